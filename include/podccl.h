@@ -1,0 +1,305 @@
+/*
+ * podccl: collective communication for host memory, shaped like NCCL.
+ *
+ * Every function returns a podcclResult_t. On failure the function also records a message that
+ * podcclGetLastError() returns. Names, argument order and in-place rules mirror NCCL so that code
+ * written against NCCL maps one to one (ncclX -> podcclX); buffers are host memory.
+ *
+ * Errors and the communicator:
+ *   podcclInvalidArgument  the call was rejected before anything happened; the communicator
+ *                          stays usable.
+ *   podcclInvalidUsage     a call that is well formed but not allowed now (destroyed
+ *                          communicator, forced algorithm that cannot run this call). Checked
+ *                          before any data moves; the communicator stays usable.
+ *   podcclSystemError      an operating-system call failed (socket, shared memory, memory).
+ *   podcclRemoteError      a peer died or closed its connection.
+ *   podcclTimeout          a peer did not answer within PODCCL_TIMEOUT seconds.
+ *   podcclInternalError    a bug in podccl.
+ * After SystemError, RemoteError, Timeout or InternalError during a collective the communicator is
+ * broken: every later call on it returns the same error, podcclCommGetAsyncError reports it, and
+ * the only useful calls left are podcclCommAbort or podcclCommDestroy.
+ *
+ * Threads: different communicators may be used from different threads at the same time. One
+ * communicator must not be used by two threads at once, except podcclCommGetAsyncError and
+ * podcclCommAbort, which may be called from any thread. Group calls are per thread.
+ */
+#ifndef PODCCL_H
+#define PODCCL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PODCCL_MAJOR 0
+#define PODCCL_MINOR 1
+#define PODCCL_PATCH 0
+#define PODCCL_VERSION_CODE (PODCCL_MAJOR * 10000 + PODCCL_MINOR * 100 + PODCCL_PATCH)
+
+/* An opaque communicator: a group of ranks that run collectives together. */
+typedef struct podcclComm *podcclComm_t;
+/* An opaque ordered queue of operations (the host counterpart of a CUDA stream). NULL means
+ * "run now": the call returns when the result is in the receive buffer. */
+typedef struct podcclStream *podcclStream_t;
+
+#define PODCCL_UNIQUE_ID_BYTES 128
+/* Names a rendezvous: the root's TCP address and a random 128-bit secret. Copy it to every rank
+ * by any means (a file, MPI_Bcast, a key-value store). */
+typedef struct {
+    char internal[PODCCL_UNIQUE_ID_BYTES];
+} podcclUniqueId;
+
+typedef enum {
+    podcclSuccess = 0,
+    podcclSystemError = 2,
+    podcclInternalError = 3,
+    podcclInvalidArgument = 4,
+    podcclInvalidUsage = 5,
+    podcclRemoteError = 6,
+    podcclInProgress = 7,
+    podcclTimeout = 8,
+    podcclNumResults = 9
+} podcclResult_t;
+
+typedef enum {
+    podcclInt8 = 0,
+    podcclChar = 0,
+    podcclUint8 = 1,
+    podcclInt32 = 2,
+    podcclInt = 2,
+    podcclUint32 = 3,
+    podcclInt64 = 4,
+    podcclUint64 = 5,
+    podcclFloat16 = 6,
+    podcclHalf = 6,
+    podcclFloat32 = 7,
+    podcclFloat = 7,
+    podcclFloat64 = 8,
+    podcclDouble = 8,
+    podcclBfloat16 = 9,
+    podcclNumTypes = 10
+} podcclDataType_t;
+
+/* Reduction operators. Float16 and Bfloat16 are accumulated in float32 inside each reduction
+ * step and rounded to nearest-even when stored. Avg is the sum divided by the number of ranks
+ * (integer division for integer types). */
+typedef enum {
+    podcclSum = 0,
+    podcclProd = 1,
+    podcclMax = 2,
+    podcclMin = 3,
+    podcclAvg = 4,
+    podcclNumOps = 5
+} podcclRedOp_t;
+
+/* Versioned configuration (NCCL's ncclConfig_t pattern): always start from
+ * PODCCL_CONFIG_INITIALIZER so that size/magic/version are set; fields may be added at the end
+ * in later versions without breaking the ABI. A field left at PODCCL_CONFIG_UNDEF_INT or NULL
+ * takes the environment's value, then the default. */
+#define PODCCL_CONFIG_UNDEF_INT (-2147483647 - 1)
+#define PODCCL_CONFIG_MAGIC 0x70636366u /* "pccf" */
+typedef struct {
+    size_t size;       /* sizeof(podcclConfig_t) as the caller compiled it */
+    unsigned magic;    /* PODCCL_CONFIG_MAGIC */
+    unsigned version;  /* PODCCL_VERSION_CODE of the caller's header */
+    int timeoutSec;    /* seconds before a silent peer is an error (PODCCL_TIMEOUT); > 0 */
+    const char *algo;  /* algorithm override, same syntax as PODCCL_ALGO */
+    const char *name;  /* communicator name used in log lines */
+} podcclConfig_t;
+
+#define PODCCL_CONFIG_INITIALIZER                                                                  \
+    {sizeof(podcclConfig_t), PODCCL_CONFIG_MAGIC, PODCCL_VERSION_CODE, PODCCL_CONFIG_UNDEF_INT,   \
+     NULL, NULL}
+
+/* ---- Version, errors ------------------------------------------------------------------------ */
+
+/* Stores PODCCL_VERSION_CODE of the library into *version.
+ * Errors: podcclInvalidArgument if version is NULL. Thread-safe. */
+podcclResult_t podcclGetVersion(int *version);
+
+/* A static English string for a result code, never NULL. Thread-safe. */
+const char *podcclGetErrorString(podcclResult_t result);
+
+/* The message of the last failed call: on comm if comm is not NULL and the failure belonged to
+ * it, else the last failure of the calling thread. Never NULL ("" when there was none). The
+ * string stays valid until the next call on the same communicator or thread. */
+const char *podcclGetLastError(podcclComm_t comm);
+
+/* Prints every environment parameter podccl reads, its current value, default and meaning, to
+ * stdout. Thread-safe. */
+void podcclPrintParams(void);
+
+/* ---- Communicators -------------------------------------------------------------------------- */
+
+/* Creates a unique id and starts, in a background thread of the calling process, the rendezvous
+ * root that the ranks of one communicator connect to. Call it once per communicator in one
+ * process, which must stay alive until every rank has returned from podcclCommInitRank. The
+ * root binds the interface chosen by PODCCL_SOCKET_IFNAME (default: the first interface that is
+ * up, not loopback and not docker*, else loopback) on an ephemeral port, or PODCCL_COMM_ID
+ * ("host:port") if set. The secret comes from getrandom(2).
+ * Errors: podcclInvalidArgument (uniqueId NULL), podcclSystemError (no interface, bind/listen
+ * failed). Thread-safe. */
+podcclResult_t podcclGetUniqueId(podcclUniqueId *uniqueId);
+
+/* Creates the communicator's rank `rank` of `nranks` (0 <= rank < nranks). Collective over all
+ * ranks: blocks until every rank has joined, exchanged host identity and connected transports
+ * (shared memory between ranks of one host). A connection that does not present the id's secret
+ * is refused. Gives up after PODCCL_TIMEOUT seconds.
+ * Errors: podcclInvalidArgument (NULL comm, nranks < 1, rank out of range, malformed id),
+ * podcclSystemError (sockets, /dev/shm too small: the message says how much is needed),
+ * podcclRemoteError (a rank sent inconsistent nranks, or a peer vanished), podcclTimeout,
+ * podcclInvalidUsage (ranks on different hosts but no network transport is built).
+ * Thread-safe for different comm pointers. Counterpart: ncclCommInitRank. */
+podcclResult_t podcclCommInitRank(podcclComm_t *comm, int nranks, podcclUniqueId commId,
+                                  int rank);
+
+/* As podcclCommInitRank, with a configuration (may be NULL for defaults).
+ * Errors: as podcclCommInitRank, plus podcclInvalidArgument for a config whose size, magic or
+ * version is wrong or whose timeoutSec is <= 0. */
+podcclResult_t podcclCommInitRankConfig(podcclComm_t *comm, int nranks, podcclUniqueId commId,
+                                        int rank, podcclConfig_t *config);
+
+/* Creates a communicator from the launcher's environment, without MPI. Rank and size come from,
+ * in order: PODCCL_RANK/PODCCL_NRANKS, OMPI_COMM_WORLD_RANK/OMPI_COMM_WORLD_SIZE (mpirun),
+ * PMI_RANK/PMI_SIZE (MPICH hydra), SLURM_PROCID/SLURM_NTASKS (srun), RANK/WORLD_SIZE (torchrun).
+ * The rendezvous address is PODCCL_COMM_ID ("host:port"), else MASTER_ADDR with MASTER_PORT+1
+ * (torchrun; MASTER_PORT itself belongs to torch's TCPStore), else, when the launcher says all
+ * ranks share one host, 127.0.0.1 with a port derived from the job id. Rank 0 runs the root.
+ * The secret is derived from PODCCL_SECRET, else the launcher's job id; ranks of one job agree.
+ * Errors: podcclInvalidArgument (NULL comm, no launcher variables, inconsistent values, no
+ * address for a multi-host job: the message names the variable to set), then as
+ * podcclCommInitRankConfig. */
+podcclResult_t podcclCommInitFromEnv(podcclComm_t *comm, podcclConfig_t *config);
+
+/* Waits for this communicator's queued operations, then frees its resources. Local: does not
+ * wait for peers. Passing NULL is podcclInvalidArgument. Not thread-safe with other calls on
+ * the same communicator. Counterpart: ncclCommDestroy. */
+podcclResult_t podcclCommDestroy(podcclComm_t comm);
+
+/* Marks the communicator aborted, makes operations in progress on it return podcclRemoteError
+ * as soon as they notice, and frees it without waiting for peers. May be called from any
+ * thread while another thread is blocked in a collective on comm; that call returns, and comm
+ * is freed when it has. Errors: podcclInvalidArgument (NULL). Counterpart: ncclCommAbort. */
+podcclResult_t podcclCommAbort(podcclComm_t comm);
+
+/* Stores in *asyncError the error that broke the communicator (podcclSuccess if none). The
+ * message from podcclGetLastError(comm) names the failing rank. Thread-safe.
+ * Errors: podcclInvalidArgument (NULL arguments). */
+podcclResult_t podcclCommGetAsyncError(podcclComm_t comm, podcclResult_t *asyncError);
+
+/* Number of ranks (*count) / this rank (*rank). Errors: podcclInvalidArgument (NULL). */
+podcclResult_t podcclCommCount(const podcclComm_t comm, int *count);
+podcclResult_t podcclCommUserRank(const podcclComm_t comm, int *rank);
+
+/* ---- Streams -------------------------------------------------------------------------------- */
+
+/* Creates a stream: operations enqueued on it run in order, one at a time, on a thread owned by
+ * the stream, while the caller continues. Buffers must stay valid and unchanged until
+ * podcclStreamSynchronize returns. Errors: podcclInvalidArgument (NULL), podcclSystemError. */
+podcclResult_t podcclStreamCreate(podcclStream_t *stream);
+
+/* Waits until every operation enqueued on stream has finished. Returns the first error any of
+ * them returned since the last synchronize (podcclSuccess if none); podcclInvalidArgument for
+ * NULL. */
+podcclResult_t podcclStreamSynchronize(podcclStream_t stream);
+
+/* Synchronizes, then frees the stream; returns what podcclStreamSynchronize would. */
+podcclResult_t podcclStreamDestroy(podcclStream_t stream);
+
+/* ---- Collectives ------------------------------------------------------------------------------
+ * Common rules, as in NCCL:
+ *  - count is in elements of datatype; a buffer of count elements is count * size(datatype)
+ *    bytes. count = 0 is allowed and moves nothing (buffers may then be NULL).
+ *  - Every rank of comm must call the same collectives in the same order with matching count,
+ *    datatype, op and root.
+ *  - Errors common to all: podcclInvalidArgument for a NULL or destroyed comm, a NULL buffer
+ *    with count > 0, an unknown datatype or op, root/peer out of range, count * element size
+ *    overflowing size_t, or buffers that overlap other than in the documented in-place layout;
+ *    podcclInvalidUsage when PODCCL_ALGO forces an algorithm that cannot run this call;
+ *    podcclRemoteError / podcclTimeout when a peer died or went silent (naming the rank);
+ *    podcclSystemError when the operating system failed us.
+ *  - Thread-safety: one thread per communicator at a time.
+ *  - Algorithms: "direct" (one-shot through shared memory: each rank publishes its data with a
+ *    sequence number and reads its peers'; cf. MPICH/Open MPI XHC shared-memory collectives)
+ *    for small messages, "ring" (pipelined in chunks; Patarasuk & Yuan, "Bandwidth optimal
+ *    all-reduce algorithms for clusters of workstations", JPDC 2009; NCCL's ring) for large
+ *    ones, "pairwise" exchange for all-to-all (MPI's pairwise alltoall). The choice comes from
+ *    a cost model; PODCCL_ALGO forces one. */
+
+/* recvbuff[i] = op over ranks of sendbuff[i], for i < count, on every rank. Both buffers hold
+ * count elements. In place when sendbuff == recvbuff. Counterpart: ncclAllReduce. */
+podcclResult_t podcclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
+                               podcclDataType_t datatype, podcclRedOp_t op, podcclComm_t comm,
+                               podcclStream_t stream);
+
+/* recvbuff[r*sendcount + i] = sendbuff of rank r [i]. sendbuff holds sendcount elements,
+ * recvbuff nranks*sendcount. In place when sendbuff == recvbuff + rank*sendcount elements.
+ * Counterpart: ncclAllGather. */
+podcclResult_t podcclAllGather(const void *sendbuff, void *recvbuff, size_t sendcount,
+                               podcclDataType_t datatype, podcclComm_t comm,
+                               podcclStream_t stream);
+
+/* recvbuff[i] = op over ranks of sendbuff[rank*recvcount + i]. sendbuff holds
+ * nranks*recvcount elements, recvbuff recvcount. In place when recvbuff == sendbuff +
+ * rank*recvcount elements. Counterpart: ncclReduceScatter. */
+podcclResult_t podcclReduceScatter(const void *sendbuff, void *recvbuff, size_t recvcount,
+                                   podcclDataType_t datatype, podcclRedOp_t op,
+                                   podcclComm_t comm, podcclStream_t stream);
+
+/* Copies root's sendbuff (count elements) to recvbuff (count elements) on every rank. sendbuff
+ * is read on root only. In place when sendbuff == recvbuff. Counterpart: ncclBroadcast. */
+podcclResult_t podcclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
+                               podcclDataType_t datatype, int root, podcclComm_t comm,
+                               podcclStream_t stream);
+
+/* As podcclAllReduce, but only root's recvbuff receives the result; recvbuff is ignored (may
+ * be NULL) on other ranks. Counterpart: ncclReduce. */
+podcclResult_t podcclReduce(const void *sendbuff, void *recvbuff, size_t count,
+                            podcclDataType_t datatype, podcclRedOp_t op, int root,
+                            podcclComm_t comm, podcclStream_t stream);
+
+/* recvbuff[r*count + i] = sendbuff of rank r [rank*count + i]. Both buffers hold nranks*count
+ * elements; count is per peer. In place when sendbuff == recvbuff. Counterpart: ncclAlltoAll,
+ * MPI_Alltoall. */
+podcclResult_t podcclAllToAll(const void *sendbuff, void *recvbuff, size_t count,
+                              podcclDataType_t datatype, podcclComm_t comm,
+                              podcclStream_t stream);
+
+/* Vector all-to-all, for Mixture-of-Experts dispatch/combine: this rank sends sendcounts[p]
+ * elements starting at element sdispls[p] of sendbuff to rank p, and receives recvcounts[p]
+ * elements from rank p at element rdispls[p] of recvbuff. Each array has nranks entries, in
+ * elements. recvcounts[p] on this rank must equal sendcounts[rank] on rank p. Receive regions
+ * must not overlap each other or sendbuff (no in-place). Counterpart: MPI_Alltoallv. */
+podcclResult_t podcclAllToAllv(const void *sendbuff, const size_t sendcounts[],
+                               const size_t sdispls[], void *recvbuff, const size_t recvcounts[],
+                               const size_t rdispls[], podcclDataType_t datatype,
+                               podcclComm_t comm, podcclStream_t stream);
+
+/* Point to point: count elements to/from peer. Matched in order per (sender, receiver) pair;
+ * the receiver's count must equal the sender's. Outside a group a send may block until the
+ * peer receives; put the sends and receives of an exchange inside podcclGroupStart/End to run
+ * them together. peer == own rank is allowed inside a group. Counterpart: ncclSend/ncclRecv. */
+podcclResult_t podcclSend(const void *sendbuff, size_t count, podcclDataType_t datatype, int peer,
+                          podcclComm_t comm, podcclStream_t stream);
+podcclResult_t podcclRecv(void *recvbuff, size_t count, podcclDataType_t datatype, int peer,
+                          podcclComm_t comm, podcclStream_t stream);
+
+/* Returns when every rank of comm has entered the barrier. */
+podcclResult_t podcclBarrier(podcclComm_t comm, podcclStream_t stream);
+
+/* Group calls (per thread, nestable): operations issued between podcclGroupStart and the
+ * outermost podcclGroupEnd are checked when issued, and run together at podcclGroupEnd:
+ * collectives in issue order, then all sends and receives of each communicator as one
+ * schedule, so exchanges that would deadlock one by one complete. podcclGroupEnd returns the
+ * first error. Errors: podcclInvalidUsage for GroupEnd without GroupStart. Counterpart:
+ * ncclGroupStart/ncclGroupEnd. */
+podcclResult_t podcclGroupStart(void);
+podcclResult_t podcclGroupEnd(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PODCCL_H */

@@ -1,0 +1,91 @@
+/* Internal declarations shared by the core modules. Transports and algorithms include only the
+ * pieces they need (transports/transport.h, algorithms/algo.h). */
+#ifndef PODCCL_CORE_H
+#define PODCCL_CORE_H
+
+#include "config.h"
+#include "podccl.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Errors (debug.c) ---------------------------------------------------------------------- */
+
+/* Records a formatted message for podcclGetLastError (on comm if not NULL, and on the calling
+ * thread), logs it at WARN, and returns rc so callers can `return pc_err(...)`. */
+podcclResult_t pc_err(podcclComm_t comm, podcclResult_t rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Check a call; on failure log file:line -> rc (NCCL's back-trace style) and return it. */
+#define PCCHECK(call)                                                                              \
+    do {                                                                                           \
+        podcclResult_t rc_ = (call);                                                               \
+        if (rc_ != podcclSuccess) {                                                                \
+            pc_log(PC_LOG_INFO, PC_SUB_ALL, "%s:%d -> %d", __FILE__, __LINE__, (int)rc_);          \
+            return rc_;                                                                            \
+        }                                                                                          \
+    } while (0)
+#define PCCHECKGOTO(call, res, label)                                                              \
+    do {                                                                                           \
+        (res) = (call);                                                                            \
+        if ((res) != podcclSuccess) {                                                              \
+            pc_log(PC_LOG_INFO, PC_SUB_ALL, "%s:%d -> %d", __FILE__, __LINE__, (int)(res));        \
+            goto label;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+/* ---- Logging (debug.c) ---------------------------------------------------------------------- */
+
+enum { PC_LOG_NONE = 0, PC_LOG_WARN = 1, PC_LOG_INFO = 2, PC_LOG_TRACE = 3 };
+enum {
+    PC_SUB_INIT = 1 << 0,
+    PC_SUB_COLL = 1 << 1,
+    PC_SUB_TUNE = 1 << 2,
+    PC_SUB_SHM = 1 << 3,
+    PC_SUB_NET = 1 << 4,
+    PC_SUB_BOOT = 1 << 5,
+    PC_SUB_ALL = 0xffff
+};
+extern int pc_log_level;
+void pc_log_init(void);
+/* Sets the rank shown in this thread's log lines. */
+void pc_log_set_rank(int rank);
+void pc_log_write(int level, int subsys, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define pc_log(level, subsys, ...)                                                                 \
+    do {                                                                                           \
+        if ((level) <= pc_log_level) pc_log_write((level), (subsys), __VA_ARGS__);                 \
+    } while (0)
+
+/* ---- Parameters (param.c) ------------------------------------------------------------------- */
+
+/* Every PODCCL_* variable is declared once in param.c's table, with default and doc. */
+long long pc_param_int(const char *name);
+const char *pc_param_str(const char *name); /* NULL when unset and no default */
+
+/* ---- Types and reductions (reduce.c) -------------------------------------------------------- */
+
+size_t pc_type_size(podcclDataType_t t); /* 0 for an unknown type */
+const char *pc_type_name(podcclDataType_t t);
+const char *pc_op_name(podcclRedOp_t op);
+
+/* dst[i] = a[i] op b[i] for i < count. dst may alias a or b. Avg reduces as Sum (the division
+ * happens once, at the end, in pc_avg_finish). Half types are widened to float32, combined and
+ * rounded to nearest-even. */
+void pc_reduce2(void *dst, const void *a, const void *b, size_t count, podcclDataType_t t,
+                podcclRedOp_t op);
+/* dst[i] = op over s of srcs[s][i], nsrc >= 1, accumulating half types in float32 across all
+ * sources before one rounding. dst may alias srcs[0]. */
+void pc_reduce_n(void *dst, const void *const *srcs, int nsrc, size_t count, podcclDataType_t t,
+                 podcclRedOp_t op);
+/* buf[i] /= nranks (integer division for integer types), for podcclAvg. */
+void pc_avg_finish(void *buf, size_t count, podcclDataType_t t, int nranks);
+
+/* ---- Small helpers ------------------------------------------------------------------------- */
+
+double pc_now(void); /* monotonic seconds */
+
+#endif
