@@ -1,0 +1,53 @@
+/* Bootstrap: unique id, TCP rendezvous at the root, then a ring of sockets between ranks used
+ * for setup all-gathers and barriers (NCCL's bootstrap design). */
+#ifndef PODCCL_BOOTSTRAP_H
+#define PODCCL_BOOTSTRAP_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core.h"
+
+#define PC_ID_MAGIC 0x706f646363326964ull /* "podcc2id" */
+
+typedef union {
+    struct sockaddr sa;
+    struct sockaddr_in sin;
+    struct sockaddr_in6 sin6;
+} pc_sockaddr;
+
+/* The layout inside podcclUniqueId (documented for tests): bytes 0..7 magic, 8..39 root address,
+ * 40..55 secret. */
+typedef struct {
+    uint64_t magic;
+    pc_sockaddr addr;
+    uint8_t pad[32 - sizeof(pc_sockaddr)];
+    uint8_t secret[16];
+} pc_id;
+_Static_assert(sizeof(pc_id) <= PODCCL_UNIQUE_ID_BYTES, "id too large");
+
+typedef struct {
+    int rank, nranks;
+    int next_fd, prev_fd; /* ring: send to rank+1, receive from rank-1 */
+    uint8_t secret[16];
+    double timeout; /* seconds */
+} pc_boot;
+
+/* Fills *id with a new secret and an address for the root (bind_addr may be NULL: chosen by
+ * PODCCL_SOCKET_IFNAME / PODCCL_COMM_ID) and starts the root thread listening there. */
+podcclResult_t boot_root_start(pc_id *id, const pc_sockaddr *bind_addr, double timeout);
+/* As boot_root_start, with id->addr and id->secret already filled by the caller. */
+podcclResult_t boot_root_start_secret(pc_id *id, double timeout);
+/* Joins the rendezvous named by id and connects the ring. Collective over all ranks. */
+podcclResult_t boot_init(pc_boot *b, const pc_id *id, int rank, int nranks, double timeout);
+/* data holds nranks slots of `bytes`; this rank's slot is filled; on return all are. */
+podcclResult_t boot_allgather(pc_boot *b, void *data, size_t bytes);
+podcclResult_t boot_barrier(pc_boot *b);
+void boot_close(pc_boot *b);
+/* Parses "host:port" (IPv4, [IPv6] or a name) into *out. */
+podcclResult_t boot_parse_addr(const char *s, pc_sockaddr *out);
+/* The address of the interface chosen by PODCCL_SOCKET_IFNAME (port 0). */
+podcclResult_t boot_pick_interface(pc_sockaddr *out);
+
+#endif

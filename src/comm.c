@@ -1,0 +1,294 @@
+/* Communicator life: unique id, init (bootstrap, topology, transports), destroy, abort. */
+#include "src/comm.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include "src/topo.h"
+#include "src/tune.h"
+#include "transports/shm/shm.h"
+
+podcclResult_t podcclGetVersion(int *version) {
+    if (!version) return pc_err(NULL, podcclInvalidArgument, "podcclGetVersion: version is NULL");
+    *version = PODCCL_VERSION_CODE;
+    return podcclSuccess;
+}
+
+static double param_timeout(void) {
+    long long t = pc_param_int("PODCCL_TIMEOUT");
+    return t > 0 ? (double)t : 300.0;
+}
+
+podcclResult_t podcclGetUniqueId(podcclUniqueId *uniqueId) {
+    pc_log_init();
+    if (!uniqueId) return pc_err(NULL, podcclInvalidArgument, "podcclGetUniqueId: uniqueId is NULL");
+    memset(uniqueId, 0, sizeof(*uniqueId));
+    return boot_root_start((pc_id *)uniqueId->internal, NULL, param_timeout());
+}
+
+podcclResult_t pc_comm_fail(podcclComm_t comm, podcclResult_t rc) {
+    int expected = podcclSuccess;
+    atomic_compare_exchange_strong(&comm->async_err, &expected, (int)rc);
+    return rc;
+}
+
+podcclResult_t pc_comm_tmp(podcclComm_t comm, size_t bytes) {
+    if (bytes <= comm->tmp_bytes) return podcclSuccess;
+    char *p = realloc(comm->tmp, bytes);
+    if (!p) return pc_err(comm, podcclSystemError, "cannot allocate %zu bytes of temporary memory", bytes);
+    comm->tmp = p, comm->tmp_bytes = bytes;
+    return podcclSuccess;
+}
+
+static void comm_free(podcclComm_t comm) {
+    if (comm->conn)
+        for (int p = 0; p < comm->nranks; p++)
+            if (comm->conn[p]) comm->tp[p]->close(comm->conn[p]);
+    if (comm->shm) pc_transport_shm.close_listen(comm->shm);
+    boot_close(&comm->boot);
+    free(comm->conn), free(comm->tp);
+    free(comm->host_of), free(comm->local_idx), free(comm->local_ranks), free(comm->pids);
+    free(comm->scratch), free(comm->tmp);
+    pthread_mutex_destroy(&comm->err_lock);
+    pthread_mutex_destroy(&comm->use_lock);
+    comm->magic = PC_COMM_DEAD;
+    free(comm);
+}
+
+/* Every rank listens, the handles travel by bootstrap all-gather, every rank connects to each
+ * peer its transport reaches, and after a barrier the transports drop what peers no longer
+ * need (shared-memory names). */
+static podcclResult_t connect_transports(podcclComm_t comm) {
+    int n = comm->nranks;
+    char *handles = calloc((size_t)n, PC_HANDLE_BYTES);
+    if (!handles) return pc_err(comm, podcclSystemError, "out of memory");
+    podcclResult_t res;
+    void *listen_comm;
+    PCCHECKGOTO(pc_transport_shm.listen(comm, handles + (size_t)comm->rank * PC_HANDLE_BYTES, &listen_comm), res, out);
+    pc_transport_shm.properties(comm, &comm->shm_props);
+    PCCHECKGOTO(boot_allgather(&comm->boot, handles, PC_HANDLE_BYTES), res, out);
+    for (int p = 0; p < n; p++) {
+        if (!pc_transport_shm.can_reach(comm, p)) continue;
+        comm->tp[p] = &pc_transport_shm;
+        PCCHECKGOTO(pc_transport_shm.connect(comm, p, handles + (size_t)p * PC_HANDLE_BYTES, &comm->conn[p]), res, out);
+        pc_log(PC_LOG_INFO, PC_SUB_INIT, "rank %d -> rank %d via shm", comm->rank, p);
+    }
+    PCCHECKGOTO(boot_barrier(&comm->boot), res, out);
+    PCCHECKGOTO(pc_transport_shm.connected(comm, listen_comm), res, out);
+out:
+    free(handles);
+    return res;
+}
+
+static podcclResult_t check_config(podcclConfig_t *cfg) {
+    if (!cfg) return podcclSuccess;
+    if (cfg->size < offsetof(podcclConfig_t, name) + sizeof(cfg->name) || cfg->magic != PODCCL_CONFIG_MAGIC ||
+        cfg->version < 100)
+        return pc_err(NULL, podcclInvalidArgument,
+                      "config: size/magic/version invalid (initialize it with PODCCL_CONFIG_INITIALIZER)");
+    if (cfg->timeoutSec != PODCCL_CONFIG_UNDEF_INT && cfg->timeoutSec <= 0)
+        return pc_err(NULL, podcclInvalidArgument, "config: timeoutSec must be > 0 (got %d)", cfg->timeoutSec);
+    return podcclSuccess;
+}
+
+podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUniqueId commId, int rank,
+                                        podcclConfig_t *config) {
+    pc_log_init();
+    if (!out) return pc_err(NULL, podcclInvalidArgument, "podcclCommInitRank: comm is NULL");
+    *out = NULL;
+    if (nranks < 1) return pc_err(NULL, podcclInvalidArgument, "podcclCommInitRank: nranks %d < 1", nranks);
+    if (rank < 0 || rank >= nranks)
+        return pc_err(NULL, podcclInvalidArgument, "podcclCommInitRank: rank %d not in [0, %d)", rank, nranks);
+    PCCHECK(check_config(config));
+    const pc_id *id = (const pc_id *)commId.internal;
+    if (id->magic != PC_ID_MAGIC)
+        return pc_err(NULL, podcclInvalidArgument, "podcclCommInitRank: not a unique id from podcclGetUniqueId");
+
+    podcclComm_t comm = calloc(1, sizeof(*comm));
+    if (!comm) return pc_err(NULL, podcclSystemError, "out of memory");
+    comm->magic = PC_COMM_MAGIC;
+    comm->rank = rank, comm->nranks = nranks;
+    comm->boot.next_fd = comm->boot.prev_fd = -1;
+    pthread_mutex_init(&comm->err_lock, NULL);
+    pthread_mutex_init(&comm->use_lock, NULL);
+    comm->timeout = config && config->timeoutSec != PODCCL_CONFIG_UNDEF_INT ? config->timeoutSec : param_timeout();
+    snprintf(comm->name, sizeof(comm->name), "%s", config && config->name ? config->name : "");
+    pc_log_set_rank(rank);
+    podcclResult_t res;
+    comm->chunk_bytes = (size_t)pc_param_int("PODCCL_CHUNK_BYTES");
+    if (comm->chunk_bytes < 4096) comm->chunk_bytes = 4096;
+    comm->chunk_bytes = comm->chunk_bytes / 64 * 64;
+    comm->max_inflight = (int)pc_param_int("PODCCL_MAX_INFLIGHT");
+    if (comm->max_inflight < 2) comm->max_inflight = 2;
+    const char *algo = config && config->algo ? config->algo : pc_param_str("PODCCL_ALGO");
+    PCCHECKGOTO(tune_parse_override(comm, algo), res, fail);
+    comm->scratch = malloc(comm->chunk_bytes * (size_t)comm->max_inflight);
+    comm->tp = calloc((size_t)nranks, sizeof(*comm->tp));
+    comm->conn = calloc((size_t)nranks, sizeof(void *));
+    pc_host_info *all = calloc((size_t)nranks, sizeof(*all));
+    if (!comm->scratch || !comm->tp || !comm->conn || !all) {
+        free(all);
+        res = pc_err(NULL, podcclSystemError, "out of memory");
+        goto fail;
+    }
+    res = boot_init(&comm->boot, id, rank, nranks, comm->timeout);
+    if (res == podcclSuccess) res = topo_local_info(&all[rank]);
+    if (res == podcclSuccess) res = boot_allgather(&comm->boot, all, sizeof(*all));
+    if (res == podcclSuccess) res = topo_build(comm, all);
+    free(all);
+    if (res != podcclSuccess) goto fail;
+    if (comm->nhosts > 1) {
+        res = pc_err(NULL, podcclInvalidUsage,
+                     "the %d ranks span %d hosts, but this podccl build has no network transport "
+                     "yet (shared memory only): run all ranks on one host",
+                     nranks, comm->nhosts);
+        goto fail;
+    }
+    PCCHECKGOTO(connect_transports(comm), res, fail);
+    pc_log(PC_LOG_INFO, PC_SUB_INIT, "communicator ready: rank %d of %d, %zu KiB shared memory", rank, nranks,
+           shm_segment_bytes(comm) >> 10);
+    *out = comm;
+    return podcclSuccess;
+fail:
+    comm_free(comm);
+    return res;
+}
+
+podcclResult_t podcclCommInitRank(podcclComm_t *comm, int nranks, podcclUniqueId commId, int rank) {
+    return podcclCommInitRankConfig(comm, nranks, commId, rank, NULL);
+}
+
+/* ---- launcher environments ----------------------------------------------------------------- */
+
+static int env_int(const char *name, long *v) {
+    const char *s = getenv(name);
+    if (!s || !*s) return 0;
+    char *end;
+    *v = strtol(s, &end, 10);
+    return *end == 0;
+}
+
+static uint64_t hash_str(uint64_t h, const char *s) {
+    for (; s && *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return h;
+}
+
+podcclResult_t podcclCommInitFromEnv(podcclComm_t *comm, podcclConfig_t *config) {
+    pc_log_init();
+    if (!comm) return pc_err(NULL, podcclInvalidArgument, "podcclCommInitFromEnv: comm is NULL");
+    static const char *vars[][2] = {{"PODCCL_RANK", "PODCCL_NRANKS"},
+                                    {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
+                                    {"PMI_RANK", "PMI_SIZE"},
+                                    {"SLURM_PROCID", "SLURM_NTASKS"},
+                                    {"RANK", "WORLD_SIZE"}};
+    long rank = -1, size = -1;
+    int which = -1;
+    for (int i = 0; i < 5 && which < 0; i++)
+        if (env_int(vars[i][0], &rank) && env_int(vars[i][1], &size)) which = i;
+    if (which < 0)
+        return pc_err(NULL, podcclInvalidArgument,
+                      "podcclCommInitFromEnv: no launcher environment found (set PODCCL_RANK and "
+                      "PODCCL_NRANKS, or start under mpirun, srun or torchrun)");
+    if (size < 1 || rank < 0 || rank >= size)
+        return pc_err(NULL, podcclInvalidArgument, "podcclCommInitFromEnv: %s=%ld, %s=%ld are inconsistent",
+                      vars[which][0], rank, vars[which][1], size);
+
+    /* The job id makes the secret and, on one host, the port: ranks of one job agree, two
+     * jobs on one host do not collide. */
+    const char *jobvars[] = {"PODCCL_SECRET", "PMIX_NAMESPACE", "OMPI_MCA_orte_precondition_transports",
+                             "SLURM_JOB_ID", "SLURM_STEP_ID", "TORCHELASTIC_RUN_ID",
+                             "MASTER_ADDR", "MASTER_PORT", "PODCCL_COMM_ID"};
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < sizeof(jobvars) / sizeof(jobvars[0]); i++) h = hash_str(hash_str(h, jobvars[i]), getenv(jobvars[i]));
+    pc_id id = {.magic = PC_ID_MAGIC};
+    for (int i = 0; i < 16; i++) {
+        h = (h ^ (uint64_t)i) * 0x100000001b3ull;
+        id.secret[i] = (uint8_t)(h >> 56);
+    }
+    const char *commid = getenv("PODCCL_COMM_ID"), *maddr = getenv("MASTER_ADDR"), *mport = getenv("MASTER_PORT");
+    char buf[300];
+    if (commid && *commid) {
+        PCCHECK(boot_parse_addr(commid, &id.addr));
+    } else if (maddr && *maddr && mport && *mport) {
+        snprintf(buf, sizeof(buf), "%s:%ld", maddr, strtol(mport, NULL, 10) + 1);
+        PCCHECK(boot_parse_addr(buf, &id.addr));
+    } else {
+        long lsize = -1, nnodes = -1;
+        int one_host = (env_int("OMPI_COMM_WORLD_LOCAL_SIZE", &lsize) && lsize == size) ||
+                       (env_int("SLURM_NNODES", &nnodes) && nnodes == 1) ||
+                       (env_int("LOCAL_WORLD_SIZE", &lsize) && lsize == size) || size == 1;
+        if (!one_host)
+            return pc_err(NULL, podcclInvalidArgument,
+                          "podcclCommInitFromEnv: ranks on several hosts need a rendezvous address: "
+                          "set PODCCL_COMM_ID=host:port (a host that runs rank 0)");
+        snprintf(buf, sizeof(buf), "127.0.0.1:%d", (int)(20000 + (h >> 8) % 30000));
+        PCCHECK(boot_parse_addr(buf, &id.addr));
+    }
+    double timeout = config && config->timeoutSec > 0 ? config->timeoutSec : param_timeout();
+    if (rank == 0) {
+        pc_sockaddr bind = id.addr;
+        /* Listen on every interface at that port: the address may name this host by any of
+         * its addresses. */
+        if (bind.sa.sa_family == AF_INET) bind.sin.sin_addr.s_addr = htonl(INADDR_ANY);
+        else bind.sin6.sin6_addr = in6addr_any;
+        pc_id root = id;
+        root.addr = bind;
+        PCCHECK(boot_root_start_secret(&root, timeout));
+    }
+    podcclUniqueId uid;
+    memset(&uid, 0, sizeof(uid));
+    memcpy(uid.internal, &id, sizeof(id));
+    return podcclCommInitRankConfig(comm, (int)size, uid, (int)rank, config);
+}
+
+/* ---- queries, destroy, abort --------------------------------------------------------------- */
+
+static podcclResult_t live(podcclComm_t comm, const char *fn) {
+    if (!comm) return pc_err(NULL, podcclInvalidArgument, "%s: comm is NULL", fn);
+    if (comm->magic != PC_COMM_MAGIC)
+        return pc_err(NULL, podcclInvalidArgument, "%s: comm is not a live communicator", fn);
+    return podcclSuccess;
+}
+
+podcclResult_t podcclCommCount(const podcclComm_t comm, int *count) {
+    PCCHECK(live(comm, "podcclCommCount"));
+    if (!count) return pc_err(comm, podcclInvalidArgument, "podcclCommCount: count is NULL");
+    *count = comm->nranks;
+    return podcclSuccess;
+}
+
+podcclResult_t podcclCommUserRank(const podcclComm_t comm, int *rank) {
+    PCCHECK(live(comm, "podcclCommUserRank"));
+    if (!rank) return pc_err(comm, podcclInvalidArgument, "podcclCommUserRank: rank is NULL");
+    *rank = comm->rank;
+    return podcclSuccess;
+}
+
+podcclResult_t podcclCommGetAsyncError(podcclComm_t comm, podcclResult_t *asyncError) {
+    PCCHECK(live(comm, "podcclCommGetAsyncError"));
+    if (!asyncError) return pc_err(comm, podcclInvalidArgument, "podcclCommGetAsyncError: asyncError is NULL");
+    *asyncError = (podcclResult_t)atomic_load(&comm->async_err);
+    return podcclSuccess;
+}
+
+/* Operations still queued or running on comm finish (or fail, when aborted) before it goes. */
+static void wait_idle(podcclComm_t comm) {
+    while (atomic_load(&comm->active) > 0) usleep(1000);
+}
+
+podcclResult_t podcclCommDestroy(podcclComm_t comm) {
+    PCCHECK(live(comm, "podcclCommDestroy"));
+    wait_idle(comm);
+    comm_free(comm);
+    return podcclSuccess;
+}
+
+podcclResult_t podcclCommAbort(podcclComm_t comm) {
+    PCCHECK(live(comm, "podcclCommAbort"));
+    atomic_store(&comm->aborted, 1);
+    pc_comm_fail(comm, podcclRemoteError);
+    wait_idle(comm);
+    comm_free(comm);
+    return podcclSuccess;
+}

@@ -1,0 +1,25 @@
+/* The executor: walks a schedule, posts each step on the connection to its peer, polls
+ * completions, keeps a bounded number of chunks in flight, and turns a dead or silent peer
+ * into an error instead of a hang. */
+#ifndef PODCCL_EXEC_H
+#define PODCCL_EXEC_H
+
+#include "algorithms/algo.h"
+#include "src/comm.h"
+
+/* Waiting without progress: spin briefly, then yield the core (runs with more ranks than
+ * cores stay fast); every few milliseconds check abort, the peers' liveness and the timeout. */
+typedef struct {
+    unsigned polls;
+    double idle_since, next_check;
+} pc_wait;
+
+static inline void pc_wait_reset(pc_wait *w) { w->polls = 0, w->idle_since = 0; }
+/* Call when a poll found nothing to do. Returns podcclRemoteError (peer dead, comm aborted) or
+ * podcclTimeout (no progress for comm->timeout seconds), naming the peer. */
+podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int npeers);
+
+/* Runs the schedule to completion. */
+podcclResult_t pc_exec(podcclComm_t comm, pc_sched *s);
+
+#endif

@@ -1,0 +1,73 @@
+/* One table of every environment parameter podccl reads (NCCL's lesson: knobs scattered through
+ * the code end up undocumented). docs/env.md lists the same set; podcclPrintParams prints it. */
+#include "core.h"
+
+typedef struct {
+    const char *name;
+    const char *def; /* NULL: unset by default */
+    const char *doc;
+} pc_param;
+
+static const pc_param params[] = {
+    {"PODCCL_DEBUG", "WARN", "log level: NONE, WARN, INFO, TRACE"},
+    {"PODCCL_DEBUG_SUBSYS", "ALL",
+     "comma list of subsystems to log: INIT,COLL,TUNE,SHM,NET,BOOT or ALL; ^ excludes"},
+    {"PODCCL_DEBUG_FILE", NULL, "log to this file instead of stderr; %h = host, %p = pid"},
+    {"PODCCL_TIMEOUT", "300",
+     "seconds without progress before a peer is declared stuck (podcclTimeout); dead peers on "
+     "the same host are detected at once"},
+    {"PODCCL_ALGO", NULL,
+     "force an algorithm: NAME for all collectives, or coll:NAME,... (coll = allreduce, "
+     "allgather, reducescatter, broadcast, reduce, alltoall, alltoallv, barrier; NAME = ring, "
+     "direct, pairwise)"},
+    {"PODCCL_CHUNK_BYTES", "131072", "pipeline chunk of the ring and pairwise algorithms, bytes"},
+    {"PODCCL_SHM_DIRECT_BYTES", "65536",
+     "bytes of each rank's one-shot (direct) buffer; messages up to this size can use direct"},
+    {"PODCCL_SHM_SLOTS", "4", "slots in each shared-memory point-to-point FIFO"},
+    {"PODCCL_SHM_MAX_BYTES", "33554432",
+     "upper bound on the shared memory one rank allocates, bytes; FIFO slots shrink to fit"},
+    {"PODCCL_SHM_SPIN", "2000", "polls of a shared-memory flag before yielding the core"},
+    {"PODCCL_SOCKET_IFNAME", NULL,
+     "interface for bootstrap sockets: prefix list, ^ to exclude, = for exact names"},
+    {"PODCCL_COMM_ID", NULL, "host:port of the rendezvous root (unique id and env init)"},
+    {"PODCCL_RANK", NULL, "rank for podcclCommInitFromEnv"},
+    {"PODCCL_NRANKS", NULL, "number of ranks for podcclCommInitFromEnv"},
+    {"PODCCL_SECRET", NULL,
+     "shared secret for podcclCommInitFromEnv (default: derived from the launcher's job id)"},
+    {"PODCCL_MAX_INFLIGHT", "8", "chunks in flight per schedule in the executor"},
+};
+
+static const pc_param *find(const char *name) {
+    for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
+        if (strcmp(params[i].name, name) == 0) return &params[i];
+    return NULL;
+}
+
+const char *pc_param_str(const char *name) {
+    const char *v = getenv(name);
+    if (v && *v) return v;
+    const pc_param *p = find(name);
+    return p ? p->def : NULL;
+}
+
+long long pc_param_int(const char *name) {
+    const char *v = pc_param_str(name);
+    if (!v) return 0;
+    char *end;
+    long long x = strtoll(v, &end, 0);
+    if (end == v || *end) {
+        const pc_param *p = find(name);
+        pc_log(PC_LOG_WARN, PC_SUB_ALL, "%s=%s is not an integer; using default %s", name, v,
+               p && p->def ? p->def : "0");
+        return p && p->def ? strtoll(p->def, NULL, 0) : 0;
+    }
+    return x;
+}
+
+void podcclPrintParams(void) {
+    for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+        const char *v = getenv(params[i].name);
+        printf("%-24s = %-12s (default %s)\n    %s\n", params[i].name, v ? v : "",
+               params[i].def ? params[i].def : "unset", params[i].doc);
+    }
+}

@@ -1,0 +1,420 @@
+/* Shared-memory transport. Control words follow the rules of the fastest shared-memory
+ * collectives (Open MPI XHC, MPICH): one writer per field, each hot field on its own cache line,
+ * sequence numbers that only grow (never reset), so no flag ever needs clearing.
+ *
+ * Point to point: the FIFO from sender s to receiver r lives in r's segment. The sender owns
+ * `tail` and the slot contents, the receiver owns `head`. A message is cut into slot-sized
+ * fragments; a zero-byte message still takes one (empty) fragment so that ordering holds. */
+#include "transports/shm/shm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "src/exec.h"
+
+#define CL 64
+#define ALIGN_UP(x, a) (((x) + (a)-1) / (a) * (a))
+
+typedef struct {
+    _Alignas(CL) _Atomic uint64_t tail; /* fragments written (sender) */
+    _Alignas(CL) _Atomic uint64_t head; /* fragments consumed (receiver) */
+    _Alignas(CL) uint64_t frag_bytes[]; /* [nslots], then the slots */
+} fifo_t;
+
+typedef struct {
+    _Alignas(CL) _Atomic uint64_t direct_posted;
+    _Alignas(CL) _Atomic uint64_t direct_done;
+    _Alignas(CL) int32_t pid;
+} ctrl_t;
+
+/* Geometry, identical for every rank of the host (derived from the same parameters). */
+typedef struct {
+    size_t direct_bytes, slot_bytes, fifo_bytes, seg_bytes;
+    size_t off_direct, off_fifo;
+    int nslots, nlocal;
+} geom_t;
+
+typedef struct {
+    char name[64];
+    uint64_t seg_bytes;
+    int32_t pid;
+} shm_handle_t;
+
+struct shm_domain {
+    geom_t g;
+    char name[64];
+    char *mine;    /* this rank's segment */
+    char **peers;  /* [nlocal] mapped segments (peers[local_rank] == mine) */
+    int *pidfd;    /* [nlocal] */
+    int unlinked;
+};
+
+typedef struct shm_req {
+    struct shm_conn *conn;
+    char *buf;
+    size_t bytes, moved;
+    int started, done, is_send;
+    struct shm_req *next;
+} shm_req;
+
+typedef struct shm_conn {
+    podcclComm_t comm;
+    int peer, lpeer;
+    fifo_t *out; /* in the peer's segment, index = my local rank */
+    fifo_t *in;  /* in my segment, index = peer's local rank */
+    shm_req *sendq, *sendq_tail, *recvq, *recvq_tail;
+} shm_conn;
+
+static void geom_init(geom_t *g, podcclComm_t comm) {
+    g->nlocal = comm->nlocal;
+    g->nslots = (int)pc_param_int("PODCCL_SHM_SLOTS");
+    if (g->nslots < 2) g->nslots = 2;
+    g->direct_bytes = ALIGN_UP((size_t)pc_param_int("PODCCL_SHM_DIRECT_BYTES"), 4096);
+    size_t budget = (size_t)pc_param_int("PODCCL_SHM_MAX_BYTES");
+    size_t fixed = 4096 + 2 * g->direct_bytes;
+    size_t per_fifo_hdr = ALIGN_UP(3 * CL + sizeof(uint64_t) * g->nslots, 4096);
+    size_t avail = budget > fixed + g->nlocal * per_fifo_hdr
+                       ? budget - fixed - g->nlocal * per_fifo_hdr
+                       : 0;
+    size_t slot = avail / ((size_t)g->nlocal * g->nslots);
+    if (slot > comm->chunk_bytes) slot = comm->chunk_bytes;
+    slot = slot / 4096 * 4096;
+    if (slot < 4096) slot = 4096; /* below this a FIFO is all overhead; exceed the budget */
+    g->slot_bytes = slot;
+    g->fifo_bytes = per_fifo_hdr + (size_t)g->nslots * slot;
+    g->off_direct = 4096;
+    g->off_fifo = g->off_direct + 2 * g->direct_bytes;
+    g->seg_bytes = g->off_fifo + (size_t)g->nlocal * g->fifo_bytes;
+}
+
+static ctrl_t *ctrl_of(struct shm_domain *d, int lidx) { return (ctrl_t *)d->peers[lidx]; }
+static fifo_t *fifo_in(struct shm_domain *d, int owner, int sender) {
+    return (fifo_t *)(d->peers[owner] + d->g.off_fifo + (size_t)sender * d->g.fifo_bytes);
+}
+static char *fifo_slot(struct shm_domain *d, fifo_t *f, uint64_t i) {
+    size_t hdr = d->g.fifo_bytes - (size_t)d->g.nslots * d->g.slot_bytes;
+    return (char *)f + hdr + (i % (uint64_t)d->g.nslots) * d->g.slot_bytes;
+}
+
+static int shm_can_reach(podcclComm_t comm, int peer) {
+    return comm->host_of[peer] == comm->host;
+}
+
+static void shm_properties(podcclComm_t comm, pc_props *p) {
+    (void)comm;
+    p->name = "shm";
+    p->bw_gbps = 8.0; /* one core's copy bandwidth, conservative; issue 3 measures it */
+    p->latency_us = 0.5;
+    p->max_requests = 1 << 20;
+    p->memory_semantics = 1;
+}
+
+static podcclResult_t shm_listen(podcclComm_t comm, void *handle, void **listen_comm) {
+    struct shm_domain *d = calloc(1, sizeof(*d));
+    if (!d) return pc_err(comm, podcclSystemError, "out of memory");
+    geom_init(&d->g, comm);
+    uint32_t rnd = 0;
+    if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd)) rnd = (uint32_t)pc_now();
+    snprintf(d->name, sizeof(d->name), "/podccl-%d-%d-%08x", (int)getpid(), comm->rank, rnd);
+    d->peers = calloc(comm->nlocal, sizeof(char *));
+    d->pidfd = malloc(sizeof(int) * comm->nlocal);
+    if (!d->peers || !d->pidfd) {
+        free(d->peers), free(d->pidfd), free(d);
+        return pc_err(comm, podcclSystemError, "out of memory");
+    }
+    for (int i = 0; i < comm->nlocal; i++) d->pidfd[i] = -1;
+
+    struct statvfs vfs;
+    if (statvfs("/dev/shm", &vfs) == 0 &&
+        (unsigned long long)vfs.f_bavail * vfs.f_frsize < d->g.seg_bytes) {
+        podcclResult_t r = pc_err(
+            comm, podcclSystemError,
+            "/dev/shm has %llu MiB free but rank %d needs %zu MiB of shared memory: enlarge it "
+            "(docker run --shm-size, or mount -o remount,size=...) or lower "
+            "PODCCL_SHM_MAX_BYTES / PODCCL_SHM_DIRECT_BYTES",
+            (unsigned long long)vfs.f_bavail * vfs.f_frsize >> 20, comm->rank,
+            (d->g.seg_bytes + (1 << 20) - 1) >> 20);
+        free(d->peers), free(d->pidfd), free(d);
+        return r;
+    }
+    int fd = shm_open(d->name, O_CREAT | O_EXCL | O_RDWR, 0600);
+    if (fd < 0) {
+        podcclResult_t r = pc_err(comm, podcclSystemError, "shm_open(%s): %s", d->name, strerror(errno));
+        free(d->peers), free(d->pidfd), free(d);
+        return r;
+    }
+    /* fallocate, not just ftruncate: a short /dev/shm must fail here, not SIGBUS later. */
+    int e = ftruncate(fd, (off_t)d->g.seg_bytes) ? errno : posix_fallocate(fd, 0, (off_t)d->g.seg_bytes);
+    char *mem = e ? MAP_FAILED : mmap(NULL, d->g.seg_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (!e && mem == MAP_FAILED) e = errno;
+    close(fd);
+    if (e) {
+        shm_unlink(d->name);
+        podcclResult_t r = pc_err(comm, podcclSystemError,
+                                  "cannot allocate %zu bytes of shared memory in /dev/shm: %s%s",
+                                  d->g.seg_bytes, strerror(e),
+                                  e == ENOSPC ? " (enlarge /dev/shm, e.g. docker --shm-size)" : "");
+        free(d->peers), free(d->pidfd), free(d);
+        return r;
+    }
+    ctrl_t *c = (ctrl_t *)mem;
+    c->pid = (int32_t)getpid();
+    d->mine = mem;
+    d->peers[comm->local_rank] = mem;
+    shm_handle_t *h = handle;
+    memset(h, 0, sizeof(*h));
+    snprintf(h->name, sizeof(h->name), "%s", d->name);
+    h->seg_bytes = d->g.seg_bytes;
+    h->pid = c->pid;
+    comm->shm = d;
+    *listen_comm = d;
+    pc_log(PC_LOG_INFO, PC_SUB_SHM,
+           "shm segment %s: %zu KiB (direct 2x%zu KiB, %d FIFOs of %d x %zu KiB)", d->name,
+           d->g.seg_bytes >> 10, d->g.direct_bytes >> 10, d->g.nlocal, d->g.nslots,
+           d->g.slot_bytes >> 10);
+    return podcclSuccess;
+}
+
+static int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+static podcclResult_t shm_connect(podcclComm_t comm, int peer, const void *handle, void **conn) {
+    struct shm_domain *d = comm->shm;
+    const shm_handle_t *h = handle;
+    int lp = comm->local_idx[peer];
+    if (!d->peers[lp]) {
+        if (h->seg_bytes != d->g.seg_bytes)
+            return pc_err(comm, podcclInvalidUsage,
+                          "rank %d's shared-memory geometry differs from ours (%llu vs %zu "
+                          "bytes): set the same PODCCL_SHM_* variables on every rank",
+                          peer, (unsigned long long)h->seg_bytes, d->g.seg_bytes);
+        int fd = shm_open(h->name, O_RDWR, 0600);
+        if (fd < 0)
+            return pc_err(comm, podcclSystemError, "cannot open rank %d's segment %s: %s", peer,
+                          h->name, strerror(errno));
+        char *mem = mmap(NULL, d->g.seg_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+        if (mem == MAP_FAILED)
+            return pc_err(comm, podcclSystemError, "mmap of rank %d's segment: %s", peer, strerror(errno));
+        d->peers[lp] = mem;
+        d->pidfd[lp] = open_pidfd(h->pid);
+    }
+    shm_conn *c = calloc(1, sizeof(*c));
+    if (!c) return pc_err(comm, podcclSystemError, "out of memory");
+    c->comm = comm;
+    c->peer = peer;
+    c->lpeer = lp;
+    c->out = fifo_in(d, lp, comm->local_rank);
+    c->in = fifo_in(d, comm->local_rank, lp);
+    *conn = c;
+    return podcclSuccess;
+}
+
+static podcclResult_t shm_connected(podcclComm_t comm, void *listen_comm) {
+    struct shm_domain *d = listen_comm;
+    (void)comm;
+    if (!d->unlinked) shm_unlink(d->name);
+    d->unlinked = 1;
+    return podcclSuccess;
+}
+
+int shm_peer_dead(podcclComm_t comm, int peer) {
+    struct shm_domain *d = comm->shm;
+    int lp = comm->local_idx[peer];
+    if (!d || lp < 0 || peer == comm->rank) return 0;
+    if (d->pidfd[lp] >= 0) {
+        struct pollfd p = {.fd = d->pidfd[lp], .events = POLLIN};
+        return poll(&p, 1, 0) > 0;
+    }
+    /* No pidfd (old kernel): a vanished pid, or a zombie, is dead. */
+    pid_t pid = comm->pids[peer];
+    if (kill(pid, 0) != 0 && errno == ESRCH) return 1;
+    char path[64], buf[256];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
+/* ---- point to point ---------------------------------------------------------------------- */
+
+static podcclResult_t post(shm_conn *c, int is_send, void *buf, size_t bytes, void **req) {
+    shm_req *r = calloc(1, sizeof(*r));
+    if (!r) {
+        *req = NULL; /* retry later */
+        return podcclSuccess;
+    }
+    r->conn = c, r->buf = buf, r->bytes = bytes, r->is_send = is_send;
+    shm_req **head = is_send ? &c->sendq : &c->recvq, **tail = is_send ? &c->sendq_tail : &c->recvq_tail;
+    if (*tail) (*tail)->next = r;
+    else *head = r;
+    *tail = r;
+    *req = r;
+    return podcclSuccess;
+}
+
+static podcclResult_t shm_isend(void *conn, const void *buf, size_t bytes, int tag, void *mr, void **req) {
+    (void)tag, (void)mr;
+    return post(conn, 1, (void *)buf, bytes, req);
+}
+static podcclResult_t shm_irecv(void *conn, void *buf, size_t bytes, int tag, void *mr, void **req) {
+    (void)tag, (void)mr;
+    return post(conn, 0, buf, bytes, req);
+}
+
+/* Moves as many fragments of the queue's head requests as the FIFO allows. */
+static podcclResult_t progress_send(shm_conn *c) {
+    struct shm_domain *d = c->comm->shm;
+    fifo_t *f = c->out;
+    while (c->sendq) {
+        shm_req *r = c->sendq;
+        uint64_t t = atomic_load_explicit(&f->tail, memory_order_relaxed);
+        uint64_t h = atomic_load_explicit(&f->head, memory_order_acquire);
+        if (t - h >= (uint64_t)d->g.nslots) return podcclSuccess;
+        size_t n = r->bytes - r->moved;
+        if (n > d->g.slot_bytes) n = d->g.slot_bytes;
+        memcpy(fifo_slot(d, f, t), r->buf + r->moved, n);
+        f->frag_bytes[t % (uint64_t)d->g.nslots] = n;
+        atomic_store_explicit(&f->tail, t + 1, memory_order_release);
+        r->moved += n;
+        r->started = 1;
+        if (r->moved == r->bytes) {
+            r->done = 1;
+            c->sendq = r->next;
+            if (!c->sendq) c->sendq_tail = NULL;
+        }
+    }
+    return podcclSuccess;
+}
+
+static podcclResult_t progress_recv(shm_conn *c) {
+    struct shm_domain *d = c->comm->shm;
+    fifo_t *f = c->in;
+    while (c->recvq) {
+        shm_req *r = c->recvq;
+        uint64_t h = atomic_load_explicit(&f->head, memory_order_relaxed);
+        uint64_t t = atomic_load_explicit(&f->tail, memory_order_acquire);
+        if (t == h) return podcclSuccess;
+        size_t n = f->frag_bytes[h % (uint64_t)d->g.nslots];
+        if (n > r->bytes - r->moved)
+            return pc_err(c->comm, podcclInvalidUsage,
+                          "rank %d sent more bytes than rank %d posted to receive (%zu > %zu): "
+                          "mismatched counts or collective order",
+                          c->peer, c->comm->rank, r->moved + n, r->bytes);
+        memcpy(r->buf + r->moved, fifo_slot(d, f, h), n);
+        atomic_store_explicit(&f->head, h + 1, memory_order_release);
+        r->moved += n;
+        if (r->moved == r->bytes) {
+            r->done = 1;
+            c->recvq = r->next;
+            if (!c->recvq) c->recvq_tail = NULL;
+        }
+    }
+    return podcclSuccess;
+}
+
+static podcclResult_t shm_test(void *req, int *done, size_t *bytes) {
+    shm_req *r = req;
+    PCCHECK(r->is_send ? progress_send(r->conn) : progress_recv(r->conn));
+    *done = r->done;
+    if (r->done) {
+        if (bytes) *bytes = r->moved;
+        free(r);
+    }
+    return podcclSuccess;
+}
+
+static podcclResult_t shm_close(void *conn) {
+    shm_conn *c = conn;
+    for (int q = 0; q < 2; q++)
+        for (shm_req *r = q ? c->sendq : c->recvq, *n; r; r = n) n = r->next, free(r);
+    free(c);
+    return podcclSuccess;
+}
+
+static podcclResult_t shm_close_listen(void *listen_comm) {
+    struct shm_domain *d = listen_comm;
+    if (!d) return podcclSuccess;
+    if (!d->unlinked) shm_unlink(d->name);
+    for (int i = 0; i < d->g.nlocal; i++) {
+        if (d->peers[i]) munmap(d->peers[i], d->g.seg_bytes);
+        if (d->pidfd[i] >= 0) close(d->pidfd[i]);
+    }
+    free(d->peers);
+    free(d->pidfd);
+    free(d);
+    return podcclSuccess;
+}
+
+static podcclResult_t shm_reg_mr(void *conn, void *buf, size_t bytes, void **mr) {
+    (void)conn, (void)buf, (void)bytes;
+    *mr = NULL; /* plain load/store: nothing to register */
+    return podcclSuccess;
+}
+static podcclResult_t shm_dereg_mr(void *conn, void *mr) {
+    (void)conn, (void)mr;
+    return podcclSuccess;
+}
+
+const pc_transport pc_transport_shm = {
+    .name = "shm",
+    .can_reach = shm_can_reach,
+    .properties = shm_properties,
+    .listen = shm_listen,
+    .connect = shm_connect,
+    .connected = shm_connected,
+    .reg_mr = shm_reg_mr,
+    .dereg_mr = shm_dereg_mr,
+    .isend = shm_isend,
+    .irecv = shm_irecv,
+    .test = shm_test,
+    .close = shm_close,
+    .close_listen = shm_close_listen,
+};
+
+/* ---- direct (one-shot) domain ------------------------------------------------------------ */
+
+size_t shm_direct_bytes(podcclComm_t comm) { return comm->shm->g.direct_bytes; }
+size_t shm_segment_bytes(podcclComm_t comm) { return comm->shm ? comm->shm->g.seg_bytes : 0; }
+
+char *shm_direct_buf(podcclComm_t comm, int lidx, uint64_t seq) {
+    struct shm_domain *d = comm->shm;
+    return d->peers[lidx] + d->g.off_direct + (seq & 1) * d->g.direct_bytes;
+}
+
+void shm_direct_post(podcclComm_t comm, uint64_t seq) {
+    atomic_store_explicit(&ctrl_of(comm->shm, comm->local_rank)->direct_posted, seq, memory_order_release);
+}
+void shm_direct_done(podcclComm_t comm, uint64_t seq) {
+    atomic_store_explicit(&ctrl_of(comm->shm, comm->local_rank)->direct_done, seq, memory_order_release);
+}
+
+podcclResult_t shm_direct_wait(podcclComm_t comm, int lidx, int done, uint64_t seq) {
+    ctrl_t *c = ctrl_of(comm->shm, lidx);
+    _Atomic uint64_t *w = done ? &c->direct_done : &c->direct_posted;
+    if (atomic_load_explicit(w, memory_order_acquire) >= seq) return podcclSuccess;
+    pc_wait wt;
+    pc_wait_reset(&wt);
+    int peer = comm->local_ranks[lidx];
+    while (atomic_load_explicit(w, memory_order_acquire) < seq)
+        PCCHECK(pc_wait_idle(comm, &wt, &peer, 1));
+    return podcclSuccess;
+}
