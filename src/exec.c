@@ -35,16 +35,31 @@ podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int
     }
     if (now < w->next_check) return podcclSuccess;
     w->next_check = now + CHECK_PERIOD;
-    if (atomic_load(&comm->aborted))
+    if (atomic_load(&comm->aborted)) {
+        shm_publish_failure(comm, comm->rank, podcclRemoteError);
         return pc_err(comm, podcclRemoteError, "rank %d: communicator aborted", comm->rank);
+    }
     for (int i = 0; i < npeers; i++)
-        if (shm_peer_dead(comm, peers[i]))
+        if (shm_peer_dead(comm, peers[i])) {
+            shm_publish_failure(comm, peers[i], podcclRemoteError);
             return pc_err(comm, podcclRemoteError, "rank %d: peer rank %d (pid %d) has exited",
                           comm->rank, peers[i], (int)comm->pids[peers[i]]);
-    if (now - w->idle_since > comm->timeout)
+        }
+    int culprit, reporter;
+    podcclResult_t rc;
+    if (shm_failure_seen(comm, &culprit, &reporter, &rc)) {
+        shm_publish_failure(comm, culprit, rc);
+        return pc_err(comm, rc == podcclTimeout ? podcclTimeout : podcclRemoteError,
+                      "rank %d: rank %d failed (%s; reported by rank %d)", comm->rank, culprit,
+                      rc == podcclTimeout ? "stopped making progress" : "exited or aborted", reporter);
+    }
+    if (now - w->idle_since > comm->timeout) {
+        int culprit = npeers ? peers[0] : -1;
+        shm_publish_failure(comm, culprit, podcclTimeout);
         return pc_err(comm, podcclTimeout,
                       "rank %d: no progress for %.0f s waiting for rank %d (PODCCL_TIMEOUT=%.0f)",
-                      comm->rank, now - w->idle_since, npeers ? peers[0] : -1, comm->timeout);
+                      comm->rank, now - w->idle_since, culprit, comm->timeout);
+    }
     return podcclSuccess;
 }
 

@@ -33,6 +33,10 @@ typedef struct {
     _Alignas(CL) _Atomic uint64_t direct_posted;
     _Alignas(CL) _Atomic uint64_t direct_done;
     _Alignas(CL) int32_t pid;
+    /* Set once by the owner when it breaks: culprit rank + 1 and the error, so that ranks not
+     * connected to the culprit learn the cause at once instead of timing out. */
+    _Atomic int32_t failed_rank1;
+    _Atomic int32_t failed_rc;
 } ctrl_t;
 
 /* Geometry, identical for every rank of the host (derived from the same parameters). */
@@ -252,6 +256,30 @@ int shm_peer_dead(podcclComm_t comm, int peer) {
     buf[n] = 0;
     char *rp = strrchr(buf, ')');
     return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
+void shm_publish_failure(podcclComm_t comm, int culprit, podcclResult_t rc) {
+    if (!comm->shm) return;
+    ctrl_t *c = ctrl_of(comm->shm, comm->local_rank);
+    int32_t none = 0;
+    atomic_store_explicit(&c->failed_rc, (int32_t)rc, memory_order_relaxed);
+    atomic_compare_exchange_strong(&c->failed_rank1, &none, culprit + 1);
+}
+
+int shm_failure_seen(podcclComm_t comm, int *culprit, int *reporter, podcclResult_t *rc) {
+    struct shm_domain *d = comm->shm;
+    if (!d) return 0;
+    for (int i = 0; i < d->g.nlocal; i++) {
+        if (i == comm->local_rank || !d->peers[i]) continue;
+        ctrl_t *c = ctrl_of(d, i);
+        int32_t f = atomic_load_explicit(&c->failed_rank1, memory_order_acquire);
+        if (f) {
+            *culprit = f - 1, *reporter = comm->local_ranks[i];
+            *rc = (podcclResult_t)atomic_load_explicit(&c->failed_rc, memory_order_relaxed);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* ---- point to point ---------------------------------------------------------------------- */

@@ -20,6 +20,11 @@ podcclResult_t shm_direct_wait(podcclComm_t comm, int lidx, int done, uint64_t s
 /* Shared memory this rank allocated, bytes. */
 size_t shm_segment_bytes(podcclComm_t comm);
 
+/* Tells the other local ranks that this rank broke because of `culprit` (rc). */
+void shm_publish_failure(podcclComm_t comm, int culprit, podcclResult_t rc);
+/* 1 if a local peer published a failure: its culprit, who reported it, and the error. */
+int shm_failure_seen(podcclComm_t comm, int *culprit, int *reporter, podcclResult_t *rc);
+
 /* Liveness of a local peer (pidfd where the kernel has it). */
 int shm_peer_dead(podcclComm_t comm, int peer);
 
