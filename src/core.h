@@ -81,6 +81,9 @@ void pc_reduce2(void *dst, const void *a, const void *b, size_t count, podcclDat
  * sources before one rounding. dst may alias srcs[0]. */
 void pc_reduce_n(void *dst, const void *const *srcs, int nsrc, size_t count, podcclDataType_t t,
                  podcclRedOp_t op);
+/* Test hook: enable (1) or disable (0) the F16C float16 conversions; returns whether the CPU
+ * has them. The software path stays for CPUs without F16C and is tested through this. */
+int pc_reduce_use_f16c(int enable);
 /* buf[i] /= nranks (integer division for integer types), for podcclAvg. */
 void pc_avg_finish(void *buf, size_t count, podcclDataType_t t, int nranks);
 
