@@ -266,6 +266,10 @@ static int launch_local(const bench_opts_t *o, int n) {
 
 int main(int argc, char **argv) {
     bench_opts_t o;
+    if (argc > 1 && strcmp(argv[1], "--params") == 0) {
+        podcclPrintParams(); /* every PODCCL_* variable, value, default and meaning */
+        return 0;
+    }
     int rc = bench_parse(argc, argv, &o, BENCH_ALLOW_NP | BENCH_ALLOW_ALGO);
     if (rc) return rc == 1 ? 0 : 2;
     /* Before any communicator exists: podccl reads it when the communicator is created. */
