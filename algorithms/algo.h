@@ -65,6 +65,8 @@ podcclResult_t p2p_add(pc_sched *s, const pc_args *a, size_t chunk);
 
 /* One-shot collectives through shared memory (direct.c). */
 podcclResult_t direct_run(struct podcclComm *comm, const pc_args *a);
+/* Single-copy collectives through process_vm_readv (cma.c). */
+podcclResult_t cma_run(struct podcclComm *comm, const pc_args *a);
 /* Bytes each rank publishes for a direct run of a (0 if direct cannot run it). */
 size_t direct_bytes_needed(const pc_args *a, int nranks);
 

@@ -24,9 +24,22 @@ size_t direct_bytes_needed(const pc_args *a, int n) {
     }
 }
 
-static podcclResult_t wait_all(podcclComm_t comm, int done, uint64_t seq) {
-    for (int i = 0; i < comm->nranks; i++)
-        if (i != comm->rank) PCCHECK(shm_direct_wait(comm, i, done, seq));
+/* The buffer's first 8 bytes hold the sequence number of the data after them: a reader that
+ * sees seq there sees the data (release/acquire), and a payload of up to 56 bytes arrives in
+ * the same cache line as its flag. */
+#define HDR 8
+static _Atomic uint64_t *seq_word(podcclComm_t comm, int r, uint64_t seq) {
+    return (_Atomic uint64_t *)shm_direct_buf(comm, r, seq);
+}
+static const char *data_of(podcclComm_t comm, int r, uint64_t seq) { return shm_direct_buf(comm, r, seq) + HDR; }
+
+static podcclResult_t wait_posted(podcclComm_t comm, int r, uint64_t seq) {
+    return shm_wait_ge(comm, r, seq_word(comm, r, seq), seq);
+}
+
+static podcclResult_t wait_all_posted(podcclComm_t comm, uint64_t seq) {
+    for (int i = 1; i < comm->nranks; i++) PCCHECK(wait_posted(comm, (comm->rank + i) % comm->nranks, seq));
+    comm->direct_synced = seq;
     return podcclSuccess;
 }
 
@@ -34,11 +47,13 @@ podcclResult_t direct_run(podcclComm_t comm, const pc_args *a) {
     int n = comm->nranks, me = comm->rank;
     size_t es = pc_type_size(a->dtype), bytes = direct_bytes_needed(a, n);
     uint64_t seq = ++comm->direct_seq;
-    if (seq > 2) PCCHECK(wait_all(comm, 1, seq - 2));
-    char *mine = shm_direct_buf(comm, me, seq);
+    /* Buffer seq%2 was last read in operation seq-2. A rank that posted seq-1 had finished
+     * seq-2; if this rank did not see every peer post seq-1, ask for their done words. */
+    if (seq > 2 && comm->direct_synced < seq - 1)
+        for (int i = 1; i < n; i++) PCCHECK(shm_word_wait(comm, (me + i) % n, SHM_W_DIRECT_DONE, seq - 2));
     int writes = a->coll != PC_BARRIER && (a->coll != PC_BROADCAST || me == a->root);
-    if (writes && bytes) memcpy(mine, a->sendbuff, bytes);
-    shm_direct_post(comm, seq);
+    if (writes && bytes) memcpy(shm_direct_buf(comm, me, seq) + HDR, a->sendbuff, bytes);
+    atomic_store_explicit(seq_word(comm, me, seq), seq, memory_order_release);
 
     const char *srcs[64];
     const char **src = n <= 64 ? srcs : malloc(sizeof(char *) * (size_t)n);
@@ -51,35 +66,31 @@ podcclResult_t direct_run(podcclComm_t comm, const pc_args *a) {
     case PC_ALLREDUCE:
     case PC_REDUCESCATTER: {
         size_t off = a->coll == PC_REDUCESCATTER ? (size_t)me * a->count * es : 0;
-        PCCHECKGOTO(wait_all(comm, 0, seq), res, out);
+        PCCHECKGOTO(wait_all_posted(comm, seq), res, out);
         /* Same source order on every rank: identical bits everywhere, also for floats. */
-        for (int i = 0; i < n; i++) src[i] = shm_direct_buf(comm, i, seq) + off;
+        for (int i = 0; i < n; i++) src[i] = data_of(comm, i, seq) + off;
         if (a->count) pc_reduce_n(a->recvbuff, (const void *const *)src, n, a->count, a->dtype, a->op);
         break;
     }
     case PC_ALLGATHER:
-        for (int i = 0; i < n; i++) {
-            if (i != me) PCCHECKGOTO(shm_direct_wait(comm, i, 0, seq), res, out);
-            memcpy((char *)a->recvbuff + (size_t)i * bytes, shm_direct_buf(comm, i, seq), bytes);
-        }
-        break;
     case PC_ALLTOALL: {
-        size_t B = a->count * es;
-        for (int i = 0; i < n; i++) {
-            if (i != me) PCCHECKGOTO(shm_direct_wait(comm, i, 0, seq), res, out);
-            memcpy((char *)a->recvbuff + (size_t)i * B, shm_direct_buf(comm, i, seq) + (size_t)me * B, B);
+        size_t B = a->count * es, from = a->coll == PC_ALLTOALL ? (size_t)me * B : 0;
+        for (int i = 1; i <= n; i++) {
+            int p = (me + i) % n;
+            if (p != me) PCCHECKGOTO(wait_posted(comm, p, seq), res, out);
+            memcpy((char *)a->recvbuff + (size_t)p * B, data_of(comm, p, seq) + from, B);
         }
+        comm->direct_synced = seq;
         break;
     }
     case PC_BROADCAST:
-        if (me != a->root) PCCHECKGOTO(shm_direct_wait(comm, a->root, 0, seq), res, out);
-        if (bytes && a->recvbuff != shm_direct_buf(comm, a->root, seq))
-            memmove(a->recvbuff, shm_direct_buf(comm, a->root, seq), bytes);
+        if (me != a->root) PCCHECKGOTO(wait_posted(comm, a->root, seq), res, out);
+        if (bytes && a->recvbuff != data_of(comm, a->root, seq)) memmove(a->recvbuff, data_of(comm, a->root, seq), bytes);
         break;
-    case PC_BARRIER: PCCHECKGOTO(wait_all(comm, 0, seq), res, out); break;
+    case PC_BARRIER: PCCHECKGOTO(wait_all_posted(comm, seq), res, out); break;
     default: res = pc_err(comm, podcclInternalError, "direct: collective %d unsupported", a->coll);
     }
-    shm_direct_done(comm, seq);
+    shm_word_set(comm, SHM_W_DIRECT_DONE, seq);
 out:
     if (src != srcs) free(src);
     return res;

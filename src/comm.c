@@ -76,6 +76,15 @@ static podcclResult_t connect_transports(podcclComm_t comm) {
     }
     PCCHECKGOTO(boot_barrier(&comm->boot), res, out);
     PCCHECKGOTO(pc_transport_shm.connected(comm, listen_comm), res, out);
+    /* Single copy only if every pair of local ranks may use it: all ranks must agree. */
+    memset(handles, 0, (size_t)n);
+    handles[comm->rank] = (char)shm_cma_probe(comm);
+    PCCHECKGOTO(boot_allgather(&comm->boot, handles, 1), res, out);
+    int cma = 1;
+    for (int p = 0; p < n; p++) cma &= handles[p] == 1 || comm->host_of[p] != comm->host;
+    shm_cma_set_ok(comm, cma);
+    pc_log(PC_LOG_INFO, PC_SUB_SHM, "large messages: %s",
+           cma ? "single copy (process_vm_readv)" : "staged through shared memory (no process_vm_readv)");
 out:
     free(handles);
     return res;
@@ -146,6 +155,11 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
         goto fail;
     }
     PCCHECKGOTO(connect_transports(comm), res, fail);
+    shm_word_set(comm, SHM_W_HEARTBEAT, (uint64_t)(pc_now() * 1e3));
+    const char *spin = pc_param_str("PODCCL_SHM_SPIN");
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    comm->spin = spin && strcmp(spin, "auto") != 0 ? (int)pc_param_int("PODCCL_SHM_SPIN")
+                                                   : (comm->nlocal <= ncpu ? 2000 : 20);
     pc_log(PC_LOG_INFO, PC_SUB_INIT, "communicator ready: rank %d of %d, %zu KiB shared memory", rank, nranks,
            shm_segment_bytes(comm) >> 10);
     *out = comm;

@@ -28,7 +28,7 @@ typedef enum {
     PC_NCOLL
 } pc_coll;
 
-typedef enum { PC_ALGO_AUTO = 0, PC_ALGO_RING, PC_ALGO_DIRECT, PC_ALGO_PAIRWISE, PC_NALGO } pc_algo;
+typedef enum { PC_ALGO_AUTO = 0, PC_ALGO_RING, PC_ALGO_DIRECT, PC_ALGO_PAIRWISE, PC_ALGO_CMA, PC_NALGO } pc_algo;
 
 struct shm_domain;
 
@@ -58,7 +58,10 @@ struct podcclComm {
     pc_algo forced[PC_NCOLL];
     size_t chunk_bytes;
     int max_inflight;
+    int spin; /* polls before yielding: long when every rank has a core, short otherwise */
     uint64_t direct_seq; /* one-shot operations issued, identical on all ranks */
+    uint64_t direct_synced; /* last one-shot operation in which every peer was seen posting */
+    uint64_t cma_seq;    /* single-copy operations issued, identical on all ranks */
     char *scratch;       /* max_inflight chunks for receive-then-reduce */
     char *tmp;           /* grow-only temporary (reduce partials, in-place all-to-all) */
     size_t tmp_bytes;

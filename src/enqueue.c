@@ -148,6 +148,8 @@ podcclResult_t pc_run(podcclComm_t comm, const pc_args *a) {
     if (res == podcclSuccess) {
         if (algo == PC_ALGO_DIRECT) {
             res = direct_run(comm, a);
+        } else if (algo == PC_ALGO_CMA) {
+            res = cma_run(comm, a);
         } else {
             pc_sched s = {0};
             res = build(comm, a, &s);

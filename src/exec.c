@@ -1,8 +1,6 @@
 /* Schedule executor. Steps are posted in schedule order per (peer, direction), so both ends of
  * a connection agree on message order without tags; steps on different connections, or waiting
- * on different dependencies, overtake each other. Sends and receives each have their own bound
- * on steps in flight, so a rank can never fill its window with sends that wait for a peer whose
- * window is full of sends too. */
+ * on different dependencies, overtake each other. */
 #include "src/exec.h"
 
 #include <errno.h>
@@ -10,7 +8,6 @@
 
 #include "transports/shm/shm.h"
 
-#define SCAN_WINDOW 64
 #define CHECK_PERIOD 0.005 /* seconds between liveness/timeout checks while idle */
 
 static inline void cpu_relax(void) {
@@ -19,10 +16,21 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* The local rank that stopped refreshing its heartbeat longest ago (more than a second):
+ * stopped, or not calling the collective at all. -1 if every rank is waiting with us. */
+static int stalest_peer(podcclComm_t comm, double now) {
+    int who = -1;
+    double worst = 1.0;
+    for (int i = 0; i < comm->nlocal && comm->shm; i++) {
+        if (i == comm->local_rank) continue;
+        double age = now - (double)shm_word_get(comm, i, SHM_W_HEARTBEAT) * 1e-3;
+        if (age > worst) worst = age, who = comm->local_ranks[i];
+    }
+    return who;
+}
+
 podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int npeers) {
-    static long spin = -1;
-    if (spin < 0) spin = (long)pc_param_int("PODCCL_SHM_SPIN");
-    if (w->polls++ < (unsigned)spin) {
+    if (w->polls++ < (unsigned)comm->spin) {
         cpu_relax();
         return podcclSuccess;
     }
@@ -35,6 +43,7 @@ podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int
     }
     if (now < w->next_check) return podcclSuccess;
     w->next_check = now + CHECK_PERIOD;
+    if (comm->shm) shm_word_set(comm, SHM_W_HEARTBEAT, (uint64_t)(now * 1e3));
     if (atomic_load(&comm->aborted)) {
         shm_publish_failure(comm, comm->rank, podcclRemoteError);
         return pc_err(comm, podcclRemoteError, "rank %d: communicator aborted", comm->rank);
@@ -54,7 +63,8 @@ podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int
                       rc == podcclTimeout ? "stopped making progress" : "exited or aborted", reporter);
     }
     if (now - w->idle_since > comm->timeout) {
-        int culprit = npeers ? peers[0] : -1;
+        int culprit = stalest_peer(comm, now);
+        if (culprit < 0) culprit = npeers ? peers[0] : -1;
         shm_publish_failure(comm, culprit, podcclTimeout);
         return pc_err(comm, podcclTimeout,
                       "rank %d: no progress for %.0f s waiting for rank %d (PODCCL_TIMEOUT=%.0f)",
@@ -65,6 +75,13 @@ podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int
 
 enum { ST_WAIT = 0, ST_POSTED, ST_DONE };
 
+/* A connection direction: steps to one peer (sends) or from one peer (receives and
+ * receive-reduces), kept in schedule order; copies form a list of their own. */
+typedef struct {
+    int *steps, n, next; /* step indices, next to post */
+    int inflight;
+} lane_t;
+
 typedef struct {
     pc_sched *s;
     char *state;
@@ -72,11 +89,10 @@ typedef struct {
     int *scratch_of; /* scratch slot of a posted RECV_REDUCE */
     int *free_scratch, nfree;
     int *inflight, ninflight; /* indices of posted steps */
-    int nsend, nrecv;         /* posted, by direction */
-    int *mark_send, *mark_recv; /* per peer: scan id that found this direction blocked */
+    int *lane_of;             /* lane index of each step */
+    lane_t *lanes;
+    int nlanes;
 } exec_t;
-
-static int is_send(const pc_step *st) { return st->kind == PC_STEP_SEND; }
 
 static podcclResult_t post_step(podcclComm_t comm, exec_t *e, int i, int *posted) {
     pc_step *st = &e->s->steps[i];
@@ -97,8 +113,7 @@ static podcclResult_t post_step(podcclComm_t comm, exec_t *e, int i, int *posted
     e->req[i] = req;
     e->state[i] = ST_POSTED;
     e->inflight[e->ninflight++] = i;
-    if (is_send(st)) e->nsend++;
-    else e->nrecv++;
+    e->lanes[e->lane_of[i]].inflight++;
     *posted = 1;
     return podcclSuccess;
 }
@@ -112,9 +127,33 @@ static void complete_step(podcclComm_t comm, exec_t *e, int i) {
                    st->bytes / es, e->s->dtype, e->s->op);
         e->free_scratch[e->nfree++] = slot;
     }
-    if (is_send(st)) e->nsend--;
-    else e->nrecv--;
+    e->lanes[e->lane_of[i]].inflight--;
     e->state[i] = ST_DONE;
+}
+
+/* Lanes: 2 per peer (send, receive) plus one for copies. Each lane posts in schedule order and
+ * has its own bound on steps in flight, so a lane waiting for its peer never blocks another:
+ * two ranks that list their peers in different orders still progress. */
+static int build_lanes(exec_t *e, int nranks) {
+    pc_sched *s = e->s;
+    e->nlanes = 2 * nranks + 1;
+    e->lanes = calloc((size_t)e->nlanes, sizeof(lane_t));
+    e->lane_of = malloc(sizeof(int) * (size_t)s->n);
+    int *all = malloc(sizeof(int) * (size_t)s->n);
+    if (!e->lanes || !e->lane_of || !all) return free(all), -1;
+    for (int i = 0; i < s->n; i++) {
+        const pc_step *st = &s->steps[i];
+        int l = st->kind == PC_STEP_COPY ? 2 * nranks : 2 * st->peer + (st->kind != PC_STEP_SEND);
+        e->lane_of[i] = l;
+        e->lanes[l].n++;
+    }
+    int off = 0;
+    for (int l = 0; l < e->nlanes; l++) e->lanes[l].steps = all + off, off += e->lanes[l].n, e->lanes[l].n = 0;
+    for (int i = 0; i < s->n; i++) {
+        lane_t *ln = &e->lanes[e->lane_of[i]];
+        ln->steps[ln->n++] = i;
+    }
+    return 0;
 }
 
 podcclResult_t pc_exec(podcclComm_t comm, pc_sched *s) {
@@ -126,52 +165,42 @@ podcclResult_t pc_exec(podcclComm_t comm, pc_sched *s) {
                       s->max_reduce_bytes, comm->chunk_bytes);
     exec_t e = {.s = s};
     int maxin = comm->max_inflight;
-    e.state = calloc(n, 1);
-    e.req = calloc(n, sizeof(void *));
-    e.scratch_of = calloc(n, sizeof(int));
-    e.free_scratch = malloc(sizeof(int) * maxin);
-    e.inflight = malloc(sizeof(int) * 2 * maxin);
-    e.mark_send = calloc(comm->nranks, sizeof(int));
-    e.mark_recv = calloc(comm->nranks, sizeof(int));
-    int *peers = malloc(sizeof(int) * 2 * maxin);
-    if (!e.state || !e.req || !e.scratch_of || !e.free_scratch || !e.inflight || !e.mark_send ||
-        !e.mark_recv || !peers) {
+    e.state = calloc((size_t)n, 1);
+    e.req = calloc((size_t)n, sizeof(void *));
+    e.scratch_of = calloc((size_t)n, sizeof(int));
+    e.free_scratch = malloc(sizeof(int) * (size_t)maxin);
+    e.inflight = malloc(sizeof(int) * (size_t)n);
+    int *peers = malloc(sizeof(int) * (size_t)n);
+    if (!e.state || !e.req || !e.scratch_of || !e.free_scratch || !e.inflight || !peers ||
+        build_lanes(&e, comm->nranks)) {
         res = pc_err(comm, podcclSystemError, "out of memory in the executor");
         goto out;
     }
     for (int i = 0; i < maxin; i++) e.free_scratch[e.nfree++] = i;
 
-    int first = 0, ndone = 0, scan = 0;
+    int ndone = 0;
     pc_wait w;
     pc_wait_reset(&w);
     while (ndone < n) {
         int progress = 0;
-        /* Post what can be posted in a window of not-yet-posted steps. */
-        scan++;
-        int seen = 0;
-        while (first < n && e.state[first] != ST_WAIT) first++;
-        for (int i = first; i < n && seen < SCAN_WINDOW; i++) {
-            if (e.state[i] != ST_WAIT) continue;
-            seen++;
-            pc_step *st = &s->steps[i];
-            if (st->kind == PC_STEP_COPY) {
-                if (st->dep >= 0 && e.state[st->dep] != ST_DONE) continue;
-                if (st->bytes) memmove(st->dst, st->src, st->bytes);
-                e.state[i] = ST_DONE;
-                ndone++, progress = 1;
-                continue;
+        for (int l = 0; l < e.nlanes; l++) {
+            lane_t *ln = &e.lanes[l];
+            while (ln->next < ln->n) {
+                int i = ln->steps[ln->next];
+                pc_step *st = &s->steps[i];
+                if (st->dep >= 0 && e.state[st->dep] != ST_DONE) break;
+                if (st->kind == PC_STEP_COPY) {
+                    if (st->bytes) memmove(st->dst, st->src, st->bytes);
+                    e.state[i] = ST_DONE;
+                    ndone++, progress = 1, ln->next++;
+                    continue;
+                }
+                if (ln->inflight >= maxin || (st->kind == PC_STEP_RECV_REDUCE && e.nfree == 0)) break;
+                int posted;
+                PCCHECKGOTO(post_step(comm, &e, i, &posted), res, out);
+                if (!posted) break;
+                ln->next++;
             }
-            int *mark = is_send(st) ? &e.mark_send[st->peer] : &e.mark_recv[st->peer];
-            if (*mark == scan) continue; /* an earlier step on this connection waits */
-            int full = is_send(st) ? e.nsend >= maxin
-                                   : (e.nrecv >= maxin || (st->kind == PC_STEP_RECV_REDUCE && e.nfree == 0));
-            if (full || (st->dep >= 0 && e.state[st->dep] != ST_DONE)) {
-                *mark = scan;
-                continue;
-            }
-            int posted;
-            PCCHECKGOTO(post_step(comm, &e, i, &posted), res, out);
-            if (!posted) *mark = scan;
         }
         /* Drive posted steps. */
         for (int k = 0; k < e.ninflight;) {
@@ -194,6 +223,7 @@ podcclResult_t pc_exec(podcclComm_t comm, pc_sched *s) {
     }
 out:
     free(e.state), free(e.req), free(e.scratch_of), free(e.free_scratch), free(e.inflight);
-    free(e.mark_send), free(e.mark_recv), free(peers);
+    if (e.lanes) free(e.lanes[0].steps);
+    free(e.lanes), free(e.lane_of), free(peers);
     return res;
 }

@@ -26,7 +26,12 @@ static const pc_param params[] = {
     {"PODCCL_SHM_SLOTS", "4", "slots in each shared-memory point-to-point FIFO"},
     {"PODCCL_SHM_MAX_BYTES", "33554432",
      "upper bound on the shared memory one rank allocates, bytes; FIFO slots shrink to fit"},
-    {"PODCCL_SHM_SPIN", "2000", "polls of a shared-memory flag before yielding the core"},
+    {"PODCCL_SHM_CMA", "auto",
+     "single copy of large messages with process_vm_readv: auto (use if the kernel allows it) "
+     "or 0 (always stage through shared memory)"},
+    {"PODCCL_SHM_SPIN", "auto",
+     "polls of a shared-memory flag before yielding the core; auto: 2000 when every local rank "
+     "has a core, 20 when ranks outnumber cores"},
     {"PODCCL_SOCKET_IFNAME", NULL,
      "interface for bootstrap sockets: prefix list, ^ to exclude, = for exact names"},
     {"PODCCL_COMM_ID", NULL, "host:port of the rendezvous root (unique id and env init)"},

@@ -5,7 +5,7 @@
 
 #include "transports/shm/shm.h"
 
-static const char *algo_names[PC_NALGO] = {"auto", "ring", "direct", "pairwise"};
+static const char *algo_names[PC_NALGO] = {"auto", "ring", "direct", "pairwise", "cma"};
 static const char *coll_names[PC_NCOLL] = {"allreduce", "allgather", "reducescatter", "broadcast",
                                            "reduce",    "alltoall",  "alltoallv",     "send",
                                            "recv",      "barrier"};
@@ -20,9 +20,9 @@ static int has_algo(int coll, pc_algo a) {
     case PC_ALLGATHER:
     case PC_REDUCESCATTER:
     case PC_BROADCAST:
-    case PC_REDUCE: return a == PC_ALGO_RING || a == PC_ALGO_DIRECT;
-    case PC_ALLTOALL: return a == PC_ALGO_PAIRWISE || a == PC_ALGO_DIRECT;
-    case PC_ALLTOALLV: return a == PC_ALGO_PAIRWISE;
+    case PC_REDUCE: return a == PC_ALGO_RING || a == PC_ALGO_DIRECT || a == PC_ALGO_CMA;
+    case PC_ALLTOALL: return a == PC_ALGO_PAIRWISE || a == PC_ALGO_DIRECT || a == PC_ALGO_CMA;
+    case PC_ALLTOALLV: return a == PC_ALGO_PAIRWISE || a == PC_ALGO_CMA;
     case PC_BARRIER: return a == PC_ALGO_DIRECT;
     default: return 0;
     }
@@ -54,7 +54,7 @@ podcclResult_t tune_parse_override(podcclComm_t comm, const char *spec) {
         int a = find_name(an, alen, algo_names, PC_NALGO);
         if (a < 0)
             return pc_err(comm, podcclInvalidArgument,
-                          "PODCCL_ALGO=%s: unknown algorithm '%.*s' (ring, direct, pairwise)", spec,
+                          "PODCCL_ALGO=%s: unknown algorithm '%.*s' (ring, direct, pairwise, cma)", spec,
                           (int)alen, an);
         if (coll >= 0) {
             if (a != PC_ALGO_AUTO && !has_algo(coll, a))
@@ -72,21 +72,51 @@ podcclResult_t tune_parse_override(podcclComm_t comm, const char *spec) {
     return podcclSuccess;
 }
 
-static int direct_feasible(podcclComm_t comm, const pc_args *a, size_t *need) {
-    *need = direct_bytes_needed(a, comm->nranks);
-    return comm->nlocal == comm->nranks && comm->shm && *need <= shm_direct_bytes(comm);
+/* 1 if algo can run this call; else 0 and why. */
+static int feasible(podcclComm_t comm, const pc_args *a, pc_algo algo, char *why, size_t len) {
+    int one_host = comm->nlocal == comm->nranks && comm->shm;
+    if (algo == PC_ALGO_DIRECT || algo == PC_ALGO_CMA) {
+        if (!one_host) {
+            snprintf(why, len, "the ranks span %d hosts", comm->nhosts);
+            return 0;
+        }
+    }
+    if (algo == PC_ALGO_DIRECT) {
+        size_t need = direct_bytes_needed(a, comm->nranks);
+        if (need > shm_direct_bytes(comm)) {
+            snprintf(why, len,
+                     "this call publishes %zu bytes per rank and the one-shot buffer holds %zu "
+                     "(PODCCL_SHM_DIRECT_BYTES)",
+                     need, shm_direct_bytes(comm));
+            return 0;
+        }
+    }
+    if (algo == PC_ALGO_CMA && !shm_cma_ok(comm)) {
+        snprintf(why, len, "the kernel does not let ranks read each other with process_vm_readv "
+                           "(ptrace permission, seccomp) or PODCCL_SHM_CMA=0");
+        return 0;
+    }
+    return 1;
 }
 
-/* Predicted microseconds. bw in GB/s = bytes/ns * 1e0 -> bytes / (bw * 1e3) us. */
+/* Predicted microseconds from the link class of shared memory: lat per synchronisation, bw
+ * for copies (bytes / (GB/s * 1e3) = us), a fixed cost per kernel copy for single copy. */
 static double cost(podcclComm_t comm, const pc_args *a, pc_algo algo) {
     double n = comm->nranks, lat = comm->shm_props.latency_us, bw = comm->shm_props.bw_gbps * 1e3;
     double B = (double)direct_bytes_needed(a, comm->nranks);
     if (a->coll == PC_ALLTOALLV) B = 0;
-    double red = (a->coll == PC_ALLREDUCE || a->coll == PC_REDUCE || a->coll == PC_REDUCESCATTER) ? 1 : 0;
+    int red = a->coll == PC_ALLREDUCE || a->coll == PC_REDUCE || a->coll == PC_REDUCESCATTER;
+    int all = a->coll == PC_ALLGATHER || a->coll == PC_ALLTOALL;
     switch (algo) {
     case PC_ALGO_DIRECT:
-        /* One write, one flag round, then read (and reduce) what this rank needs. */
-        return 2 * lat + B / bw + (red || a->coll == PC_ALLGATHER || a->coll == PC_ALLTOALL ? n : 1) * B / bw;
+        /* Copy in, one flag round, then read (and reduce) what this rank needs. */
+        return 2 * lat + B / bw + (red || all ? n : 1) * B / bw;
+    case PC_ALGO_CMA: {
+        /* Three flag rounds, one kernel copy per peer and piece, every byte copied once. */
+        double syscalls = (n - 1) * (1 + (red ? B / n / 65536.0 : 0));
+        double copied = a->coll == PC_ALLREDUCE ? 2 * B * (n - 1) / n : (all ? B * (n - 1) / n : B);
+        return 6 * lat + 1.5 * syscalls + copied / bw + red * B / bw;
+    }
     case PC_ALGO_RING: {
         double steps = a->coll == PC_ALLREDUCE ? 2 * (n - 1) : (n - 1);
         double per = a->coll == PC_ALLGATHER ? B : B / n;
@@ -99,22 +129,15 @@ static double cost(podcclComm_t comm, const pc_args *a, pc_algo algo) {
 }
 
 podcclResult_t tune_pick(podcclComm_t comm, const pc_args *a, pc_algo *algo) {
-    size_t need;
+    char why[256];
     pc_algo f = comm->forced[a->coll];
     if (a->coll == PC_SEND || a->coll == PC_RECV) {
         *algo = PC_ALGO_AUTO;
         return podcclSuccess;
     }
-    if (f == PC_ALGO_DIRECT && !direct_feasible(comm, a, &need)) {
-        if (comm->nlocal != comm->nranks)
-            return pc_err(comm, podcclInvalidUsage,
-                          "PODCCL_ALGO forces direct for %s, but the ranks span %d hosts",
-                          coll_names[a->coll], comm->nhosts);
-        return pc_err(comm, podcclInvalidUsage,
-                      "PODCCL_ALGO forces direct for %s, but this call publishes %zu bytes per "
-                      "rank and the one-shot buffer holds %zu (PODCCL_SHM_DIRECT_BYTES)",
-                      coll_names[a->coll], need, shm_direct_bytes(comm));
-    }
+    if (f != PC_ALGO_AUTO && !feasible(comm, a, f, why, sizeof(why)))
+        return pc_err(comm, podcclInvalidUsage, "PODCCL_ALGO forces %s for %s, but %s", algo_names[f],
+                      coll_names[a->coll], why);
     if (f != PC_ALGO_AUTO) {
         *algo = f;
         return podcclSuccess;
@@ -123,7 +146,7 @@ podcclResult_t tune_pick(podcclComm_t comm, const pc_args *a, pc_algo *algo) {
     double best_t = 1e300;
     for (int c = PC_ALGO_RING; c < PC_NALGO; c++) {
         if (!has_algo(a->coll, c)) continue;
-        if (c == PC_ALGO_DIRECT && !direct_feasible(comm, a, &need)) continue;
+        if (!feasible(comm, a, c, why, sizeof(why))) continue;
         double t = cost(comm, a, c);
         if (t < best_t) best_t = t, best = c;
     }

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "src/exec.h"
@@ -30,18 +31,24 @@ typedef struct {
 } fifo_t;
 
 typedef struct {
-    _Alignas(CL) _Atomic uint64_t direct_posted;
-    _Alignas(CL) _Atomic uint64_t direct_done;
+    _Alignas(CL) _Atomic uint64_t v;
+} word_t;
+
+typedef struct {
+    word_t w[SHM_NWORDS]; /* sequence words, one writer (the owner), one cache line each */
     _Alignas(CL) int32_t pid;
     /* Set once by the owner when it breaks: culprit rank + 1 and the error, so that ranks not
      * connected to the culprit learn the cause at once instead of timing out. */
     _Atomic int32_t failed_rank1;
     _Atomic int32_t failed_rc;
+    uint64_t self_addr; /* where the owner maps this segment (CMA probe) */
+    _Alignas(CL) uint64_t cma_addr[3]; /* send, recv, aux buffer of the current CMA operation */
+    _Alignas(CL) uint64_t counts[];    /* [2 * nlocal]: all-to-all-v send counts, displacements */
 } ctrl_t;
 
 /* Geometry, identical for every rank of the host (derived from the same parameters). */
 typedef struct {
-    size_t direct_bytes, slot_bytes, fifo_bytes, seg_bytes;
+    size_t ctrl_bytes, direct_bytes, slot_bytes, fifo_bytes, seg_bytes;
     size_t off_direct, off_fifo;
     int nslots, nlocal;
 } geom_t;
@@ -59,6 +66,7 @@ struct shm_domain {
     char **peers;  /* [nlocal] mapped segments (peers[local_rank] == mine) */
     int *pidfd;    /* [nlocal] */
     int unlinked;
+    int cma_ok;    /* every local pair may use process_vm_readv */
 };
 
 typedef struct shm_req {
@@ -83,7 +91,8 @@ static void geom_init(geom_t *g, podcclComm_t comm) {
     if (g->nslots < 2) g->nslots = 2;
     g->direct_bytes = ALIGN_UP((size_t)pc_param_int("PODCCL_SHM_DIRECT_BYTES"), 4096);
     size_t budget = (size_t)pc_param_int("PODCCL_SHM_MAX_BYTES");
-    size_t fixed = 4096 + 2 * g->direct_bytes;
+    g->ctrl_bytes = ALIGN_UP(sizeof(ctrl_t) + 2 * sizeof(uint64_t) * (size_t)g->nlocal, 4096);
+    size_t fixed = g->ctrl_bytes + 2 * g->direct_bytes;
     size_t per_fifo_hdr = ALIGN_UP(3 * CL + sizeof(uint64_t) * g->nslots, 4096);
     size_t avail = budget > fixed + g->nlocal * per_fifo_hdr
                        ? budget - fixed - g->nlocal * per_fifo_hdr
@@ -94,7 +103,7 @@ static void geom_init(geom_t *g, podcclComm_t comm) {
     if (slot < 4096) slot = 4096; /* below this a FIFO is all overhead; exceed the budget */
     g->slot_bytes = slot;
     g->fifo_bytes = per_fifo_hdr + (size_t)g->nslots * slot;
-    g->off_direct = 4096;
+    g->off_direct = g->ctrl_bytes;
     g->off_fifo = g->off_direct + 2 * g->direct_bytes;
     g->seg_bytes = g->off_fifo + (size_t)g->nlocal * g->fifo_bytes;
 }
@@ -171,6 +180,7 @@ static podcclResult_t shm_listen(podcclComm_t comm, void *handle, void **listen_
     }
     ctrl_t *c = (ctrl_t *)mem;
     c->pid = (int32_t)getpid();
+    c->self_addr = (uint64_t)(uintptr_t)mem;
     d->mine = mem;
     d->peers[comm->local_rank] = mem;
     shm_handle_t *h = handle;
@@ -420,7 +430,7 @@ const pc_transport pc_transport_shm = {
 
 /* ---- direct (one-shot) domain ------------------------------------------------------------ */
 
-size_t shm_direct_bytes(podcclComm_t comm) { return comm->shm->g.direct_bytes; }
+size_t shm_direct_bytes(podcclComm_t comm) { return comm->shm->g.direct_bytes - 64; }
 size_t shm_segment_bytes(podcclComm_t comm) { return comm->shm ? comm->shm->g.seg_bytes : 0; }
 
 char *shm_direct_buf(podcclComm_t comm, int lidx, uint64_t seq) {
@@ -428,21 +438,91 @@ char *shm_direct_buf(podcclComm_t comm, int lidx, uint64_t seq) {
     return d->peers[lidx] + d->g.off_direct + (seq & 1) * d->g.direct_bytes;
 }
 
-void shm_direct_post(podcclComm_t comm, uint64_t seq) {
-    atomic_store_explicit(&ctrl_of(comm->shm, comm->local_rank)->direct_posted, seq, memory_order_release);
-}
-void shm_direct_done(podcclComm_t comm, uint64_t seq) {
-    atomic_store_explicit(&ctrl_of(comm->shm, comm->local_rank)->direct_done, seq, memory_order_release);
+void shm_word_set(podcclComm_t comm, int word, uint64_t v) {
+    atomic_store_explicit(&ctrl_of(comm->shm, comm->local_rank)->w[word].v, v, memory_order_release);
 }
 
-podcclResult_t shm_direct_wait(podcclComm_t comm, int lidx, int done, uint64_t seq) {
-    ctrl_t *c = ctrl_of(comm->shm, lidx);
-    _Atomic uint64_t *w = done ? &c->direct_done : &c->direct_posted;
-    if (atomic_load_explicit(w, memory_order_acquire) >= seq) return podcclSuccess;
+uint64_t shm_word_get(podcclComm_t comm, int lidx, int word) {
+    return atomic_load_explicit(&ctrl_of(comm->shm, lidx)->w[word].v, memory_order_acquire);
+}
+
+podcclResult_t shm_word_wait(podcclComm_t comm, int lidx, int word, uint64_t v) {
+    return shm_wait_ge(comm, lidx, &ctrl_of(comm->shm, lidx)->w[word].v, v);
+}
+
+podcclResult_t shm_wait_ge(podcclComm_t comm, int lidx, _Atomic uint64_t *w, uint64_t v) {
+    if (atomic_load_explicit(w, memory_order_acquire) >= v) return podcclSuccess;
     pc_wait wt;
     pc_wait_reset(&wt);
     int peer = comm->local_ranks[lidx];
-    while (atomic_load_explicit(w, memory_order_acquire) < seq)
-        PCCHECK(pc_wait_idle(comm, &wt, &peer, 1));
+    while (atomic_load_explicit(w, memory_order_acquire) < v) PCCHECK(pc_wait_idle(comm, &wt, &peer, 1));
     return podcclSuccess;
 }
+
+/* ---- single copy: Linux Cross-Memory Attach (process_vm_readv) ---------------------------- */
+
+int shm_cma_ok(podcclComm_t comm) { return comm->shm && comm->shm->cma_ok; }
+
+void shm_cma_publish(podcclComm_t comm, const void *send, const void *recv, const void *aux,
+                     const size_t *counts, const size_t *displs) {
+    ctrl_t *c = ctrl_of(comm->shm, comm->local_rank);
+    c->cma_addr[0] = (uint64_t)(uintptr_t)send;
+    c->cma_addr[1] = (uint64_t)(uintptr_t)recv;
+    c->cma_addr[2] = (uint64_t)(uintptr_t)aux;
+    if (counts)
+        for (int i = 0; i < comm->nlocal; i++) c->counts[i] = counts[i], c->counts[comm->nlocal + i] = displs[i];
+}
+
+uint64_t shm_cma_addr(podcclComm_t comm, int lidx, int which) { return ctrl_of(comm->shm, lidx)->cma_addr[which]; }
+
+void shm_cma_counts(podcclComm_t comm, int lidx, int to, size_t *count, size_t *displ) {
+    ctrl_t *c = ctrl_of(comm->shm, lidx);
+    *count = c->counts[to];
+    *displ = c->counts[comm->nlocal + to];
+}
+
+podcclResult_t shm_cma_read(podcclComm_t comm, int lidx, void *local, uint64_t remote, size_t bytes) {
+    pid_t pid = ctrl_of(comm->shm, lidx)->pid;
+    while (bytes) {
+        struct iovec l = {.iov_base = local, .iov_len = bytes};
+        struct iovec r = {.iov_base = (void *)(uintptr_t)remote, .iov_len = bytes};
+        ssize_t got = process_vm_readv(pid, &l, 1, &r, 1, 0);
+        if (got <= 0) {
+            if (got < 0 && errno == EINTR) continue;
+            int peer = comm->local_ranks[lidx];
+            if (got < 0 && errno == ESRCH) {
+                shm_publish_failure(comm, peer, podcclRemoteError);
+                return pc_err(comm, podcclRemoteError, "rank %d: peer rank %d (pid %d) has exited",
+                              comm->rank, peer, (int)pid);
+            }
+            return pc_err(comm, podcclSystemError, "rank %d: process_vm_readv from rank %d: %s", comm->rank,
+                          peer, got < 0 ? strerror(errno) : "read nothing");
+        }
+        local = (char *)local + got, remote += (uint64_t)got, bytes -= (size_t)got;
+    }
+    return podcclSuccess;
+}
+
+/* Single copy needs the kernel to let ranks read each other (ptrace access: same user, Yama
+ * scope, no seccomp filter against process_vm_readv). Probe every local peer: read the pid
+ * field of its control block through its own mapping. */
+int shm_cma_probe(podcclComm_t comm) {
+    struct shm_domain *d = comm->shm;
+    const char *mode = pc_param_str("PODCCL_SHM_CMA");
+    if (mode && strcmp(mode, "0") == 0) return 0;
+    for (int i = 0; i < d->g.nlocal; i++) {
+        if (i == comm->local_rank) continue;
+        ctrl_t *c = ctrl_of(d, i);
+        int32_t pid = 0;
+        struct iovec l = {.iov_base = &pid, .iov_len = sizeof(pid)};
+        struct iovec r = {.iov_base = (void *)(uintptr_t)(c->self_addr + offsetof(ctrl_t, pid)), .iov_len = sizeof(pid)};
+        if (process_vm_readv(c->pid, &l, 1, &r, 1, 0) != (ssize_t)sizeof(pid) || pid != c->pid) {
+            pc_log(PC_LOG_INFO, PC_SUB_SHM, "single copy (process_vm_readv) to rank %d not allowed: %s",
+                   comm->local_ranks[i], strerror(errno));
+            return 0;
+        }
+    }
+    return 1;
+}
+
+void shm_cma_set_ok(podcclComm_t comm, int ok) { comm->shm->cma_ok = ok; }

@@ -1,0 +1,184 @@
+/* Single-copy collectives for the ranks of one host, with Linux Cross-Memory Attach
+ * (process_vm_readv): a rank reads its peers' user buffers directly, so large messages cross
+ * memory once instead of twice through a shared staging buffer (the design of Open MPI's
+ * btl/sm single copy and XHC, and of MPICH's CMA path).
+ *
+ * All-reduce is reduce-scatter by slices then all-gather (Rabenseifner's decomposition, done
+ * in memory): rank r reduces slice r, reading the peers' pieces of it into a cache-sized
+ * buffer, then every rank copies the other slices from their owners' receive buffers as soon
+ * as the owner publishes them (a per-piece progress word), so gathering overlaps reducing.
+ *
+ * Every operation: publish buffer addresses and enter seq; wait for the peers this rank reads;
+ * work; publish done seq; wait until the peers that read this rank's buffers are done, because
+ * the caller may reuse them as soon as the call returns. */
+#include "algorithms/algo.h"
+#include "src/comm.h"
+#include "transports/shm/shm.h"
+
+#define PIECE_SHIFT 24 /* progress word: (seq << 24) | pieces done */
+
+static size_t blk_off(size_t count, int n, int b) {
+    size_t q = count / (size_t)n, r = count % (size_t)n;
+    return q * (size_t)b + ((size_t)b < r ? (size_t)b : r);
+}
+
+static podcclResult_t wait_all(podcclComm_t comm, int word, uint64_t v) {
+    for (int i = 1; i < comm->nranks; i++) PCCHECK(shm_word_wait(comm, (comm->rank + i) % comm->nranks, word, v));
+    return podcclSuccess;
+}
+
+/* Elements per piece: the n-1 peer pieces plus this rank's stay in L2 while being reduced. */
+static size_t piece_elems(podcclComm_t comm, size_t es) {
+    size_t bytes = (size_t)512 * 1024 / (size_t)comm->nranks;
+    if (bytes > comm->chunk_bytes) bytes = comm->chunk_bytes;
+    if (bytes < 16384) bytes = 16384;
+    return bytes / es;
+}
+
+/* dst[0, len) = op over ranks of their `which` buffer at element `first`, for this rank's
+ * slice; publishes progress per piece when `progress` is set. */
+static podcclResult_t reduce_slice(podcclComm_t comm, const pc_args *a, const char *mine, char *dst,
+                                   size_t first, size_t len, uint64_t seq, int progress) {
+    int n = comm->nranks, me = comm->rank;
+    size_t es = pc_type_size(a->dtype), pe = piece_elems(comm, es);
+    const void *srcs[64];
+    if (n > 64) return pc_err(comm, podcclInternalError, "cma: more than 64 local ranks");
+    char *buf = comm->tmp; /* (n-1) pieces */
+    size_t k = 0;
+    for (size_t off = 0; off < len; off += pe, k++) {
+        size_t m = len - off < pe ? len - off : pe;
+        srcs[0] = mine + (first + off) * es; /* first: dst may alias it (in place) */
+        for (int i = 1; i < n; i++) {
+            int p = (me + i) % n;
+            char *b = buf + (size_t)(i - 1) * pe * es;
+            PCCHECK(shm_cma_read(comm, p, b, shm_cma_addr(comm, p, 0) + (first + off) * es, m * es));
+            srcs[i] = b;
+        }
+        pc_reduce_n(dst + off * es, srcs, n, m, a->dtype, a->op);
+        if (progress) shm_word_set(comm, SHM_W_CMA_PROGRESS, (seq << PIECE_SHIFT) | (k + 1));
+    }
+    return podcclSuccess;
+}
+
+/* Copies peer p's reduced slice [first, first+len) from its buffer `which` into dst as its
+ * pieces become ready. */
+static podcclResult_t gather_slice(podcclComm_t comm, int p, int which, char *dst, size_t first, size_t len,
+                                   size_t es, uint64_t seq) {
+    size_t pe = piece_elems(comm, es), npieces = (len + pe - 1) / pe, got = 0;
+    uint64_t base = seq << PIECE_SHIFT;
+    while (got < npieces) {
+        PCCHECK(shm_word_wait(comm, p, SHM_W_CMA_PROGRESS, base | (got + 1)));
+        uint64_t ready = shm_word_get(comm, p, SHM_W_CMA_PROGRESS);
+        size_t upto = ready >> PIECE_SHIFT > seq ? npieces : (size_t)(ready & ((1u << PIECE_SHIFT) - 1));
+        if (upto > npieces) upto = npieces;
+        size_t from = got * pe, to = upto * pe < len ? upto * pe : len;
+        PCCHECK(shm_cma_read(comm, p, dst + from * es, shm_cma_addr(comm, p, which) + (first + from) * es,
+                             (to - from) * es));
+        got = upto;
+    }
+    return podcclSuccess;
+}
+
+size_t cma_tmp_bytes(podcclComm_t comm, const pc_args *a) {
+    size_t es = pc_type_size(a->dtype), n = (size_t)comm->nranks;
+    size_t pieces = (n - 1) * piece_elems(comm, es) * es;
+    switch (a->coll) {
+    case PC_REDUCE: return pieces + (a->count / n + 1) * es;
+    case PC_ALLTOALL: return a->sendbuff == a->recvbuff ? a->count * es * n : 0;
+    case PC_ALLREDUCE:
+    case PC_REDUCESCATTER: return pieces;
+    default: return 0;
+    }
+}
+
+podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
+    int n = comm->nranks, me = comm->rank;
+    size_t es = pc_type_size(a->dtype), count = a->count;
+    const char *send = a->sendbuff;
+    char *recv = a->recvbuff, *aux = NULL;
+    PCCHECK(pc_comm_tmp(comm, cma_tmp_bytes(comm, a)));
+    uint64_t seq = ++comm->cma_seq;
+    if (a->coll == PC_ALLTOALL && send == recv) {
+        memcpy(comm->tmp, send, count * es * (size_t)n); /* in place: peers read the old data */
+        send = comm->tmp;
+    }
+    if (a->coll == PC_REDUCE) aux = comm->tmp + (size_t)(n - 1) * piece_elems(comm, es) * es;
+    const size_t *cnt = a->counts;
+    shm_cma_publish(comm, send, recv, aux, cnt, cnt ? cnt + n : NULL);
+    shm_word_set(comm, SHM_W_CMA_ENTER, seq);
+
+    switch (a->coll) {
+    case PC_ALLREDUCE: {
+        size_t first = blk_off(count, n, me), len = blk_off(count, n, me + 1) - first;
+        PCCHECK(wait_all(comm, SHM_W_CMA_ENTER, seq));
+        PCCHECK(reduce_slice(comm, a, send, recv + first * es, first, len, seq, 1));
+        for (int i = 1; i < n; i++) {
+            int p = (me + i) % n;
+            size_t f = blk_off(count, n, p);
+            PCCHECK(gather_slice(comm, p, 1, recv + f * es, f, blk_off(count, n, p + 1) - f, es, seq));
+        }
+        break;
+    }
+    case PC_REDUCE: {
+        size_t first = blk_off(count, n, me), len = blk_off(count, n, me + 1) - first;
+        PCCHECK(wait_all(comm, SHM_W_CMA_ENTER, seq));
+        char *dst = me == a->root ? recv + first * es : aux;
+        PCCHECK(reduce_slice(comm, a, send, dst, first, len, seq, 1));
+        if (me == a->root)
+            for (int i = 1; i < n; i++) {
+                int p = (me + i) % n;
+                size_t f = blk_off(count, n, p);
+                /* The peer reduced into its aux buffer, which starts at its slice. */
+                PCCHECK(gather_slice(comm, p, 2, recv + f * es, 0, blk_off(count, n, p + 1) - f, es, seq));
+            }
+        break;
+    }
+    case PC_REDUCESCATTER:
+        PCCHECK(wait_all(comm, SHM_W_CMA_ENTER, seq));
+        PCCHECK(reduce_slice(comm, a, send, recv, (size_t)me * count, count, seq, 0));
+        break;
+    case PC_ALLGATHER: {
+        size_t B = count * es;
+        if (send != recv + (size_t)me * B) memcpy(recv + (size_t)me * B, send, B);
+        for (int i = 1; i < n; i++) {
+            int p = (me + i) % n;
+            PCCHECK(shm_word_wait(comm, p, SHM_W_CMA_ENTER, seq));
+            PCCHECK(shm_cma_read(comm, p, recv + (size_t)p * B, shm_cma_addr(comm, p, 0), B));
+        }
+        break;
+    }
+    case PC_BROADCAST:
+        if (me == a->root) {
+            if (send != recv) memcpy(recv, send, count * es);
+        } else {
+            PCCHECK(shm_word_wait(comm, a->root, SHM_W_CMA_ENTER, seq));
+            PCCHECK(shm_cma_read(comm, a->root, recv, shm_cma_addr(comm, a->root, 0), count * es));
+        }
+        break;
+    case PC_ALLTOALL:
+    case PC_ALLTOALLV:
+        for (int i = 0; i < n; i++) {
+            int p = (me + i) % n;
+            size_t c, d, rc = cnt ? cnt[2 * n + p] : count, rd = cnt ? cnt[3 * n + p] : count * (size_t)p;
+            if (p != me) PCCHECK(shm_word_wait(comm, p, SHM_W_CMA_ENTER, seq));
+            if (cnt) {
+                if (p == me) c = cnt[me], d = cnt[n + me];
+                else shm_cma_counts(comm, p, me, &c, &d);
+                if (c != rc)
+                    return pc_err(comm, podcclInvalidUsage,
+                                  "podcclAllToAllv: rank %d sends %zu elements to rank %d, which expects %zu", p, c,
+                                  me, rc);
+            } else {
+                d = count * (size_t)me;
+            }
+            if (p == me) memcpy(recv + rd * es, send + d * es, rc * es);
+            else PCCHECK(shm_cma_read(comm, p, recv + rd * es, shm_cma_addr(comm, p, 0) + d * es, rc * es));
+        }
+        break;
+    default: return pc_err(comm, podcclInternalError, "cma: collective %d unsupported", a->coll);
+    }
+    shm_word_set(comm, SHM_W_CMA_DONE, seq);
+    /* Peers may still be reading this rank's buffers: wait for the ones that do. */
+    if (a->coll == PC_BROADCAST && me != a->root) return podcclSuccess;
+    return wait_all(comm, SHM_W_CMA_DONE, seq);
+}

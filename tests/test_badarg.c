@@ -1,0 +1,326 @@
+/* Bad arguments to every public function: the call must fail with the documented code and a
+ * message, and a live communicator must stay usable (a correct all-reduce after every bad call).
+ * Root/peer range checks that need two ranks run in a 2-rank job through the harness, first,
+ * before this process creates threads of its own. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define BAD_TYPE ((podcclDataType_t)99)
+#define BAD_OP ((podcclRedOp_t)99)
+#define HUGE_COUNT (SIZE_MAX / 2)
+#define N 64
+
+static podcclComm_t comm1; /* 1-rank communicator */
+static float a[N], b[N];
+
+/* The call returned want and left a message; the communicator (if any) still works. Returns 0
+ * or prints why not and returns 1 (usable from forked ranks, where cmocka cannot fail). */
+static int bad_call(podcclComm_t comm, int rank, int nranks, podcclResult_t got,
+                    podcclResult_t want, const char *what, int line) {
+    const char *msg = podcclGetLastError(comm);
+    int bad = 0;
+    if (got != want) {
+        fprintf(stderr, "line %d: rank %d: %s returned %d (%s), want %d\n", line, rank, what, got,
+                podcclGetErrorString(got), want);
+        bad = 1;
+    } else if (!msg || !*msg) {
+        fprintf(stderr, "line %d: %s: podcclGetLastError is empty\n", line, what);
+        bad = 1;
+    }
+    if (comm && harness_allreduce_ok(comm, rank, nranks, 7)) {
+        fprintf(stderr, "line %d: communicator unusable after %s\n", line, what);
+        bad = 1;
+    }
+    return bad;
+}
+
+#define EXPECT(want, call)                                                                         \
+    assert_int_equal(bad_call(comm1, 0, 1, (call), (want), #call, __LINE__), 0)
+#define EXPECT_NOCOMM(want, call)                                                                  \
+    assert_int_equal(bad_call(NULL, 0, 1, (call), (want), #call, __LINE__), 0)
+
+/* ---- every collective through one signature ------------------------------------------------ */
+
+typedef podcclResult_t (*coll_fn)(const void *s, void *r, size_t n, podcclDataType_t t,
+                                  podcclRedOp_t op, int root, podcclComm_t c);
+static podcclResult_t w_allreduce(const void *s, void *r, size_t n, podcclDataType_t t,
+                                  podcclRedOp_t op, int root, podcclComm_t c) {
+    return (void)root, podcclAllReduce(s, r, n, t, op, c, NULL);
+}
+static podcclResult_t w_allgather(const void *s, void *r, size_t n, podcclDataType_t t,
+                                  podcclRedOp_t op, int root, podcclComm_t c) {
+    return (void)op, (void)root, podcclAllGather(s, r, n, t, c, NULL);
+}
+static podcclResult_t w_reducescatter(const void *s, void *r, size_t n, podcclDataType_t t,
+                                      podcclRedOp_t op, int root, podcclComm_t c) {
+    return (void)root, podcclReduceScatter(s, r, n, t, op, c, NULL);
+}
+static podcclResult_t w_broadcast(const void *s, void *r, size_t n, podcclDataType_t t,
+                                  podcclRedOp_t op, int root, podcclComm_t c) {
+    return (void)op, podcclBroadcast(s, r, n, t, root, c, NULL);
+}
+static podcclResult_t w_reduce(const void *s, void *r, size_t n, podcclDataType_t t,
+                               podcclRedOp_t op, int root, podcclComm_t c) {
+    return podcclReduce(s, r, n, t, op, root, c, NULL);
+}
+static podcclResult_t w_alltoall(const void *s, void *r, size_t n, podcclDataType_t t,
+                                 podcclRedOp_t op, int root, podcclComm_t c) {
+    return (void)op, (void)root, podcclAllToAll(s, r, n, t, c, NULL);
+}
+static podcclResult_t w_send(const void *s, void *r, size_t n, podcclDataType_t t, podcclRedOp_t op,
+                             int root, podcclComm_t c) {
+    return (void)r, (void)op, podcclSend(s, n, t, root, c, NULL);
+}
+static podcclResult_t w_recv(const void *s, void *r, size_t n, podcclDataType_t t, podcclRedOp_t op,
+                             int root, podcclComm_t c) {
+    return (void)s, (void)op, podcclRecv(r, n, t, root, c, NULL);
+}
+
+static const struct {
+    const char *name;
+    coll_fn fn;
+    int send, recv, op, root; /* which arguments it uses */
+} colls[] = {
+    {"allreduce", w_allreduce, 1, 1, 1, 0},
+    {"allgather", w_allgather, 1, 1, 0, 0},
+    {"reducescatter", w_reducescatter, 1, 1, 1, 0},
+    {"broadcast", w_broadcast, 1, 1, 0, 1},
+    {"reduce", w_reduce, 1, 1, 1, 1},
+    {"alltoall", w_alltoall, 1, 1, 0, 0},
+    {"send", w_send, 1, 0, 0, 1},
+    {"recv", w_recv, 0, 1, 0, 1},
+};
+#define NCOLLS (int)(sizeof(colls) / sizeof(colls[0]))
+
+/* Root/peer out of range on an nranks communicator; every rank runs it. */
+static int bad_roots(podcclComm_t c, int rank, int nranks) {
+    int bad = 0;
+    for (int i = 0; i < NCOLLS; i++) {
+        for (int root = -1; colls[i].root && root <= nranks; root += nranks + 1) {
+            char what[64];
+            snprintf(what, sizeof(what), "%s with root/peer %d", colls[i].name, root);
+            bad +=
+                bad_call(c, rank, nranks, colls[i].fn(a, b, 4, podcclFloat32, podcclSum, root, c),
+                         podcclInvalidArgument, what, __LINE__);
+        }
+    }
+    return bad;
+}
+
+/* ---- 2 ranks -------------------------------------------------------------------------------- */
+
+static int two_rank_body(podcclComm_t c, int rank, int nranks, void *arg) {
+    size_t cnt[2] = {4, 4}, sd[2] = {0, 4}, rd[2] = {0, 2}; /* receive regions overlap */
+    (void)arg;
+    int bad = bad_roots(c, rank, nranks);
+    bad +=
+        bad_call(c, rank, nranks, podcclAllToAllv(a, cnt, sd, b, cnt, rd, podcclFloat32, c, NULL),
+                 podcclInvalidArgument, "alltoallv with overlapping receive regions", __LINE__);
+    return bad != 0;
+}
+
+static void test_two_ranks(void **state) {
+    (void)state;
+    assert_int_equal(harness_run(2, two_rank_body, NULL), 0);
+}
+
+/* ---- 1 rank --------------------------------------------------------------------------------- */
+
+static int setup(void **state) {
+    podcclUniqueId id;
+    (void)state;
+    if (podcclGetUniqueId(&id) != podcclSuccess) return -1;
+    return podcclCommInitRank(&comm1, 1, id, 0) == podcclSuccess ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    return podcclCommDestroy(comm1) == podcclSuccess ? 0 : -1;
+}
+
+static void test_version_and_strings(void **state) {
+    int v = 0;
+    (void)state;
+    EXPECT_NOCOMM(podcclInvalidArgument, podcclGetVersion(NULL));
+    assert_int_equal(podcclGetVersion(&v), podcclSuccess);
+    assert_int_equal(v, PODCCL_VERSION_CODE);
+    for (int r = -1; r <= podcclNumResults + 1; r++) {
+        const char *s = podcclGetErrorString((podcclResult_t)r);
+        assert_non_null(s);
+        assert_true(s[0] != '\0');
+    }
+}
+
+static void test_collectives(void **state) {
+    (void)state;
+    for (int i = 0; i < NCOLLS; i++) {
+        coll_fn f = colls[i].fn;
+        EXPECT_NOCOMM(podcclInvalidArgument, f(a, b, 4, podcclFloat32, podcclSum, 0, NULL));
+        if (colls[i].send)
+            EXPECT(podcclInvalidArgument, f(NULL, b, 4, podcclFloat32, podcclSum, 0, comm1));
+        if (colls[i].recv)
+            EXPECT(podcclInvalidArgument, f(a, NULL, 4, podcclFloat32, podcclSum, 0, comm1));
+        EXPECT(podcclInvalidArgument, f(a, b, 4, BAD_TYPE, podcclSum, 0, comm1));
+        EXPECT(podcclInvalidArgument, f(a, b, 4, (podcclDataType_t)-1, podcclSum, 0, comm1));
+        if (colls[i].op) {
+            EXPECT(podcclInvalidArgument, f(a, b, 4, podcclFloat32, BAD_OP, 0, comm1));
+            EXPECT(podcclInvalidArgument, f(a, b, 4, podcclFloat32, (podcclRedOp_t)-1, 0, comm1));
+        }
+        EXPECT(podcclInvalidArgument, f(a, b, HUGE_COUNT, podcclFloat32, podcclSum, 0, comm1));
+        if (colls[i].send && colls[i].recv) /* overlapping, not the in-place layout */
+            EXPECT(podcclInvalidArgument, f(a, a + 1, 16, podcclFloat32, podcclSum, 0, comm1));
+    }
+    assert_int_equal(bad_roots(comm1, 0, 1), 0);
+}
+
+static void test_alltoallv(void **state) {
+    size_t one[1] = {4}, zero[1] = {0}, huge[1] = {HUGE_COUNT};
+    (void)state;
+    EXPECT_NOCOMM(podcclInvalidArgument,
+                  podcclAllToAllv(a, one, zero, b, one, zero, podcclFloat32, NULL, NULL));
+    EXPECT(podcclInvalidArgument,
+           podcclAllToAllv(NULL, one, zero, b, one, zero, podcclFloat32, comm1, NULL));
+    EXPECT(podcclInvalidArgument,
+           podcclAllToAllv(a, one, zero, NULL, one, zero, podcclFloat32, comm1, NULL));
+    EXPECT(podcclInvalidArgument,
+           podcclAllToAllv(a, NULL, zero, b, one, zero, podcclFloat32, comm1, NULL));
+    EXPECT(podcclInvalidArgument,
+           podcclAllToAllv(a, one, NULL, b, one, zero, podcclFloat32, comm1, NULL));
+    EXPECT(podcclInvalidArgument,
+           podcclAllToAllv(a, one, zero, b, NULL, zero, podcclFloat32, comm1, NULL));
+    EXPECT(podcclInvalidArgument,
+           podcclAllToAllv(a, one, zero, b, one, NULL, podcclFloat32, comm1, NULL));
+    EXPECT(podcclInvalidArgument,
+           podcclAllToAllv(a, one, zero, b, one, zero, BAD_TYPE, comm1, NULL));
+    EXPECT(podcclInvalidArgument,
+           podcclAllToAllv(a, huge, zero, b, huge, zero, podcclFloat32, comm1, NULL));
+    EXPECT(podcclInvalidArgument, /* no in-place for alltoallv */
+           podcclAllToAllv(a, one, zero, a, one, zero, podcclFloat32, comm1, NULL));
+}
+
+static void test_comm_queries(void **state) {
+    podcclResult_t e;
+    int n;
+    (void)state;
+    EXPECT_NOCOMM(podcclInvalidArgument, podcclCommDestroy(NULL));
+    EXPECT_NOCOMM(podcclInvalidArgument, podcclCommAbort(NULL));
+    EXPECT_NOCOMM(podcclInvalidArgument, podcclCommGetAsyncError(NULL, &e));
+    EXPECT(podcclInvalidArgument, podcclCommGetAsyncError(comm1, NULL));
+    EXPECT_NOCOMM(podcclInvalidArgument, podcclCommCount(NULL, &n));
+    EXPECT(podcclInvalidArgument, podcclCommCount(comm1, NULL));
+    EXPECT_NOCOMM(podcclInvalidArgument, podcclCommUserRank(NULL, &n));
+    EXPECT(podcclInvalidArgument, podcclCommUserRank(comm1, NULL));
+    EXPECT_NOCOMM(podcclInvalidArgument, podcclBarrier(NULL, NULL));
+    assert_int_equal(podcclCommGetAsyncError(comm1, &e), podcclSuccess);
+    assert_int_equal(e, podcclSuccess);
+}
+
+static void test_streams_and_groups(void **state) {
+    podcclStream_t s;
+    (void)state;
+    EXPECT_NOCOMM(podcclInvalidArgument, podcclStreamCreate(NULL));
+    EXPECT_NOCOMM(podcclInvalidArgument, podcclStreamSynchronize(NULL));
+    EXPECT_NOCOMM(podcclInvalidArgument, podcclStreamDestroy(NULL));
+    EXPECT_NOCOMM(podcclInvalidUsage, podcclGroupEnd());
+    /* rejected on a stream: nothing is queued, the stream stays clean */
+    assert_int_equal(podcclStreamCreate(&s), podcclSuccess);
+    EXPECT(podcclInvalidArgument, podcclAllReduce(NULL, b, 4, podcclFloat32, podcclSum, comm1, s));
+    assert_int_equal(podcclStreamSynchronize(s), podcclSuccess);
+    assert_int_equal(podcclStreamDestroy(s), podcclSuccess);
+    /* rejected inside a group: reported when issued; the group still closes */
+    assert_int_equal(podcclGroupStart(), podcclSuccess);
+    podcclResult_t rc = podcclAllReduce(a, b, 4, BAD_TYPE, podcclSum, comm1, NULL);
+    podcclResult_t end = podcclGroupEnd();
+    assert_int_equal(rc, podcclInvalidArgument);
+    assert_true(end == podcclSuccess || end == podcclInvalidArgument);
+    EXPECT_NOCOMM(podcclInvalidUsage, podcclGroupEnd());
+    assert_int_equal(harness_allreduce_ok(comm1, 0, 1, 7), 0);
+}
+
+/* podcclCommInitRank(Config) rejections; none of these may create a communicator. */
+static void expect_init_refused(podcclComm_t *c, int nranks, int rank, podcclConfig_t *cfg,
+                                int corrupt_id, const char *what) {
+    podcclUniqueId id;
+    podcclComm_t made = NULL;
+    assert_int_equal(podcclGetUniqueId(&id), podcclSuccess);
+    if (corrupt_id) memset(id.internal, 0, 8); /* magic */
+    podcclResult_t rc = podcclCommInitRankConfig(c ? &made : NULL, nranks, id, rank, cfg);
+    if (rc == podcclSuccess) podcclCommDestroy(made);
+    if (rc != podcclInvalidArgument || !*podcclGetLastError(NULL))
+        fail_msg("%s: podcclCommInitRankConfig returned %d, want podcclInvalidArgument with a "
+                 "message",
+                 what, rc);
+}
+
+static void test_init(void **state) {
+    podcclComm_t c;
+    podcclUniqueId id;
+    podcclConfig_t ok = PODCCL_CONFIG_INITIALIZER, cfg;
+    (void)state;
+    EXPECT_NOCOMM(podcclInvalidArgument, podcclGetUniqueId(NULL));
+    expect_init_refused(NULL, 1, 0, NULL, 0, "NULL comm");
+    expect_init_refused(&c, 0, 0, NULL, 0, "nranks 0");
+    expect_init_refused(&c, -3, 0, NULL, 0, "nranks -3");
+    expect_init_refused(&c, 1, 1, NULL, 0, "rank == nranks");
+    expect_init_refused(&c, 2, -1, NULL, 0, "rank -1");
+    expect_init_refused(&c, 1, 0, NULL, 1, "id with a wrong magic");
+    cfg = ok, cfg.magic ^= 1;
+    expect_init_refused(&c, 1, 0, &cfg, 0, "config magic");
+    cfg = ok, cfg.size = 3;
+    expect_init_refused(&c, 1, 0, &cfg, 0, "config size");
+    cfg = ok, cfg.version = 0;
+    expect_init_refused(&c, 1, 0, &cfg, 0, "config version");
+    cfg = ok, cfg.timeoutSec = 0;
+    expect_init_refused(&c, 1, 0, &cfg, 0, "config timeoutSec 0");
+    cfg = ok, cfg.timeoutSec = -5;
+    expect_init_refused(&c, 1, 0, &cfg, 0, "config timeoutSec -5");
+    /* podcclCommInitRank without a config, and a valid config, both work */
+    assert_int_equal(podcclGetUniqueId(&id), podcclSuccess);
+    EXPECT_NOCOMM(podcclInvalidArgument, podcclCommInitRank(NULL, 1, id, 0));
+    cfg = ok, cfg.timeoutSec = 5, cfg.name = "badarg";
+    assert_int_equal(podcclGetUniqueId(&id), podcclSuccess);
+    assert_int_equal(podcclCommInitRankConfig(&c, 1, id, 0, &cfg), podcclSuccess);
+    assert_int_equal(harness_allreduce_ok(c, 0, 1, 7), 0);
+    assert_int_equal(podcclCommDestroy(c), podcclSuccess);
+}
+
+static void test_init_from_env(void **state) {
+    static const char *const vars[] = {
+        "PODCCL_RANK", "PODCCL_NRANKS", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
+        "PMI_RANK",    "PMI_SIZE",      "SLURM_PROCID",         "SLURM_NTASKS",
+        "RANK",        "WORLD_SIZE"};
+    podcclComm_t c;
+    (void)state;
+    EXPECT_NOCOMM(podcclInvalidArgument, podcclCommInitFromEnv(NULL, NULL));
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) unsetenv(vars[i]);
+    EXPECT_NOCOMM(podcclInvalidArgument, podcclCommInitFromEnv(&c, NULL));
+    setenv("PODCCL_RANK", "3", 1); /* rank out of range */
+    setenv("PODCCL_NRANKS", "2", 1);
+    EXPECT_NOCOMM(podcclInvalidArgument, podcclCommInitFromEnv(&c, NULL));
+    unsetenv("PODCCL_RANK");
+    unsetenv("PODCCL_NRANKS");
+}
+
+int main(void) {
+    const struct CMUnitTest forked[] = {cmocka_unit_test(test_two_ranks)};
+    const struct CMUnitTest local[] = {
+        cmocka_unit_test(test_version_and_strings), cmocka_unit_test(test_collectives),
+        cmocka_unit_test(test_alltoallv),           cmocka_unit_test(test_comm_queries),
+        cmocka_unit_test(test_streams_and_groups),  cmocka_unit_test(test_init),
+        cmocka_unit_test(test_init_from_env),
+    };
+    setenv("PODCCL_TIMEOUT", "20", 0);
+    /* the harness forks: run it before this process has podccl threads */
+    int fails = cmocka_run_group_tests_name("badarg, 2 ranks", forked, NULL, NULL);
+    fails += cmocka_run_group_tests_name("badarg, 1 rank", local, setup, teardown);
+    return fails != 0;
+}
