@@ -4,8 +4,9 @@
  * design of Open MPI XHC and MPICH's shared-memory collectives). No data crosses a FIFO, and a
  * rank waits only for the peers whose data it reads.
  *
- * Reuse: two buffers alternate by sequence parity, so before writing operation seq a rank waits
- * until every peer finished reading operation seq-2 from the same buffer. */
+ * Reuse: D buffers rotate (slot seq % D), so before writing operation seq a rank waits until
+ * every peer finished reading operation seq-D from the same buffer; senders of broadcast and
+ * reduce can run D operations ahead of their readers. */
 #include "algorithms/algo.h"
 #include "src/comm.h"
 #include "transports/shm/shm.h"
@@ -47,10 +48,11 @@ podcclResult_t direct_run(podcclComm_t comm, const pc_args *a) {
     int n = comm->nranks, me = comm->rank;
     size_t es = pc_type_size(a->dtype), bytes = direct_bytes_needed(a, n);
     uint64_t seq = ++comm->direct_seq;
-    /* Buffer seq%2 was last read in operation seq-2. A rank that posted seq-1 had finished
-     * seq-2; if this rank did not see every peer post seq-1, ask for their done words. */
-    if (seq > 2 && comm->direct_synced < seq - 1)
-        for (int i = 1; i < n; i++) PCCHECK(shm_word_wait(comm, (me + i) % n, SHM_W_DIRECT_DONE, seq - 2));
+    /* This slot was last read in operation seq-D. A rank that posted seq-D+1 had finished
+     * seq-D; if this rank did not see every peer post that, ask for their done words. */
+    uint64_t D = (uint64_t)shm_direct_slots(comm);
+    if (seq > D && comm->direct_synced < seq - D + 1)
+        for (int i = 1; i < n; i++) PCCHECK(shm_word_wait(comm, (me + i) % n, SHM_W_DIRECT_DONE, seq - D));
     int writes = a->coll != PC_BARRIER && (a->coll != PC_BROADCAST || me == a->root);
     if (writes && bytes) memcpy(shm_direct_buf(comm, me, seq) + HDR, a->sendbuff, bytes);
     atomic_store_explicit(seq_word(comm, me, seq), seq, memory_order_release);

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -105,6 +106,11 @@ static void ccl_print_header(FILE *f) {
     const char *algo = getenv("PODCCL_ALGO");
     if (algo) fprintf(f, "# PODCCL_ALGO=%s\n", algo);
     fprintf(f, "# transport: shm\n");
+    size_t shm = 0;
+    CK(podcclCommMemoryUsage(g_comm, &shm, NULL));
+    const char *cap = getenv("PODCCL_SHM_MAX_BYTES");
+    fprintf(f, "# shared memory per rank: %zu KiB (bound PODCCL_SHM_MAX_BYTES=%s)\n", shm >> 10,
+            cap ? cap : "33554432 default");
 }
 
 static int run_rank(const bench_opts_t *o) {
@@ -120,6 +126,11 @@ static int run_rank(const bench_opts_t *o) {
     CK(podcclCommCount(g_comm, &b.nranks));
     g_rank = b.rank;
     int rc = bench_run(o, &b);
+    size_t shm = 0, host = 0;
+    CK(podcclCommMemoryUsage(g_comm, &shm, &host));
+    if (b.rank == 0)
+        printf("# memory of rank 0: %zu KiB shared, %zu KiB private temporaries at the end\n", shm >> 10,
+               host >> 10);
     CK(podcclCommDestroy(g_comm));
     return rc;
 }
@@ -158,6 +169,23 @@ typedef struct {
     podcclUniqueId id;
 } shared_id_t;
 enum { ID_WAIT, ID_READY, ID_FAILED };
+
+/* Like mpirun's default (--bind-to core when ranks <= cores): rank r on the r-th allowed CPU,
+ * so two ranks never start on one core and wait for the load balancer to part them.
+ * PODCCL_BENCH_BIND=0 leaves placement to the scheduler, as do runs with more ranks than CPUs. */
+static void pin_rank(int rank, int nranks) {
+    const char *b = getenv("PODCCL_BENCH_BIND");
+    cpu_set_t allowed, one;
+    if ((b && strcmp(b, "0") == 0) || sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return;
+    if (nranks > CPU_COUNT(&allowed)) return;
+    for (int cpu = 0, k = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &allowed) || k++ != rank) continue;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        sched_setaffinity(0, sizeof(one), &one);
+        return;
+    }
+}
 
 static podcclUniqueId get_id(int rank, shared_id_t *sh) {
     podcclUniqueId id;
@@ -247,6 +275,7 @@ static int launch_local(const bench_opts_t *o, int n) {
         if (p == 0) {
             free(pids);
             g_rank = r;
+            pin_rank(r, n);
             podcclUniqueId id = get_id(r, sh);
             CK(podcclCommInitRank(&g_comm, n, id, r));
             exit(run_rank(o));

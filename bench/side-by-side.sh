@@ -91,7 +91,9 @@ fi
 # oversubscribes without being asked; it gets -bind-to none, but its ch4 device has no documented
 # setting to yield while polling (MPIR_CVAR_POLLS_BEFORE_YIELD belongs to ch3:nemesis), so it spins.
 ncpu=$(nproc 2>/dev/null || echo 1)
-mpiargs="" mpichargs=""
+# Every rank has a core: all three bind one rank per core (Open MPI's default; podccl's
+# ccl-bench -np does the same; MPICH's Hydra is told to).
+mpiargs="" mpichargs="-bind-to core"
 [ "$(id -u)" = 0 ] && mpiargs="--allow-run-as-root"
 if [ "$np" -gt "$ncpu" ]; then
     mpiargs="$mpiargs --oversubscribe --bind-to none --mca mpi_yield_when_idle 1"

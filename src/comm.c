@@ -279,6 +279,13 @@ podcclResult_t podcclCommUserRank(const podcclComm_t comm, int *rank) {
     return podcclSuccess;
 }
 
+podcclResult_t podcclCommMemoryUsage(const podcclComm_t comm, size_t *shmBytes, size_t *hostBytes) {
+    PCCHECK(live(comm, "podcclCommMemoryUsage"));
+    if (shmBytes) *shmBytes = shm_segment_bytes(comm);
+    if (hostBytes) *hostBytes = comm->chunk_bytes * (size_t)comm->max_inflight + comm->tmp_bytes;
+    return podcclSuccess;
+}
+
 podcclResult_t podcclCommGetAsyncError(podcclComm_t comm, podcclResult_t *asyncError) {
     PCCHECK(live(comm, "podcclCommGetAsyncError"));
     if (!asyncError) return pc_err(comm, podcclInvalidArgument, "podcclCommGetAsyncError: asyncError is NULL");

@@ -30,6 +30,13 @@ typedef enum {
 
 typedef enum { PC_ALGO_AUTO = 0, PC_ALGO_RING, PC_ALGO_DIRECT, PC_ALGO_PAIRWISE, PC_ALGO_CMA, PC_NALGO } pc_algo;
 
+typedef struct {
+    int valid;
+    size_t count;
+    podcclDataType_t dtype;
+    pc_algo algo;
+} pc_tune_cache;
+
 struct shm_domain;
 
 struct podcclComm {
@@ -56,6 +63,8 @@ struct podcclComm {
 
     /* Algorithms and executor. */
     pc_algo forced[PC_NCOLL];
+    pc_algo last_pick[PC_NCOLL]; /* for logging the cost model's choice when it changes */
+    pc_tune_cache tune_cache[PC_NCOLL]; /* last automatic choice per collective */
     size_t chunk_bytes;
     int max_inflight;
     int spin; /* polls before yielding: long when every rank has a core, short otherwise */

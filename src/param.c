@@ -21,8 +21,11 @@ static const pc_param params[] = {
      "allgather, reducescatter, broadcast, reduce, alltoall, alltoallv, barrier; NAME = ring, "
      "direct, pairwise)"},
     {"PODCCL_CHUNK_BYTES", "131072", "pipeline chunk of the ring and pairwise algorithms, bytes"},
-    {"PODCCL_SHM_DIRECT_BYTES", "65536",
-     "bytes of each rank's one-shot (direct) buffer; messages up to this size can use direct"},
+    {"PODCCL_SHM_DIRECT_BYTES", "32768",
+     "bytes of each of a rank's one-shot (direct) buffers; messages a rank publishes up to this "
+     "size can use direct"},
+    {"PODCCL_SHM_DIRECT_SLOTS", "8",
+     "one-shot buffers per rank; a rank may run this many one-shot operations ahead"},
     {"PODCCL_SHM_SLOTS", "4", "slots in each shared-memory point-to-point FIFO"},
     {"PODCCL_SHM_MAX_BYTES", "33554432",
      "upper bound on the shared memory one rank allocates, bytes; FIFO slots shrink to fit"},

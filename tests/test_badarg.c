@@ -220,6 +220,12 @@ static void test_comm_queries(void **state) {
     EXPECT_NOCOMM(podcclInvalidArgument, podcclCommUserRank(NULL, &n));
     EXPECT(podcclInvalidArgument, podcclCommUserRank(comm1, NULL));
     EXPECT_NOCOMM(podcclInvalidArgument, podcclBarrier(NULL, NULL));
+    size_t shm = 0, host = 0;
+    EXPECT_NOCOMM(podcclInvalidArgument, podcclCommMemoryUsage(NULL, &shm, &host));
+    assert_int_equal(podcclCommMemoryUsage(comm1, NULL, NULL), podcclSuccess);
+    assert_int_equal(podcclCommMemoryUsage(comm1, &shm, &host), podcclSuccess);
+    assert_true(shm >= 4096); /* a 1-rank communicator still has its segment */
+    assert_true(host > 0);
     assert_int_equal(podcclCommGetAsyncError(comm1, &e), podcclSuccess);
     assert_int_equal(e, podcclSuccess);
 }

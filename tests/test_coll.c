@@ -553,7 +553,7 @@ int main(int argc, char **argv) {
     options o = {0};
     int nranks = 4;
     const char *db = getenv("PODCCL_SHM_DIRECT_BYTES");
-    o.direct_bytes = db && atol(db) > 0 ? (size_t)atol(db) : 65536;
+    o.direct_bytes = db && atol(db) > 0 ? (size_t)atol(db) : 32768; /* the library's default */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--nranks") && i + 1 < argc)
             nranks = atoi(argv[++i]);

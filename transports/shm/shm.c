@@ -48,9 +48,9 @@ typedef struct {
 
 /* Geometry, identical for every rank of the host (derived from the same parameters). */
 typedef struct {
-    size_t ctrl_bytes, direct_bytes, slot_bytes, fifo_bytes, seg_bytes;
+    size_t ctrl_bytes, direct_cap, direct_bytes, slot_bytes, fifo_bytes, seg_bytes;
     size_t off_direct, off_fifo;
-    int nslots, nlocal;
+    int nslots, nlocal, direct_slots;
 } geom_t;
 
 typedef struct {
@@ -89,10 +89,14 @@ static void geom_init(geom_t *g, podcclComm_t comm) {
     g->nlocal = comm->nlocal;
     g->nslots = (int)pc_param_int("PODCCL_SHM_SLOTS");
     if (g->nslots < 2) g->nslots = 2;
-    g->direct_bytes = ALIGN_UP((size_t)pc_param_int("PODCCL_SHM_DIRECT_BYTES"), 4096);
+    long long cap = pc_param_int("PODCCL_SHM_DIRECT_BYTES");
+    g->direct_cap = cap > 0 ? (size_t)cap : 0;
+    g->direct_bytes = ALIGN_UP(g->direct_cap + 64, 4096); /* + the sequence word's cache line */
+    g->direct_slots = (int)pc_param_int("PODCCL_SHM_DIRECT_SLOTS");
+    if (g->direct_slots < 2) g->direct_slots = 2;
     size_t budget = (size_t)pc_param_int("PODCCL_SHM_MAX_BYTES");
     g->ctrl_bytes = ALIGN_UP(sizeof(ctrl_t) + 2 * sizeof(uint64_t) * (size_t)g->nlocal, 4096);
-    size_t fixed = g->ctrl_bytes + 2 * g->direct_bytes;
+    size_t fixed = g->ctrl_bytes + (size_t)g->direct_slots * g->direct_bytes;
     size_t per_fifo_hdr = ALIGN_UP(3 * CL + sizeof(uint64_t) * g->nslots, 4096);
     size_t avail = budget > fixed + g->nlocal * per_fifo_hdr
                        ? budget - fixed - g->nlocal * per_fifo_hdr
@@ -104,7 +108,7 @@ static void geom_init(geom_t *g, podcclComm_t comm) {
     g->slot_bytes = slot;
     g->fifo_bytes = per_fifo_hdr + (size_t)g->nslots * slot;
     g->off_direct = g->ctrl_bytes;
-    g->off_fifo = g->off_direct + 2 * g->direct_bytes;
+    g->off_fifo = g->off_direct + (size_t)g->direct_slots * g->direct_bytes;
     g->seg_bytes = g->off_fifo + (size_t)g->nlocal * g->fifo_bytes;
 }
 
@@ -191,8 +195,8 @@ static podcclResult_t shm_listen(podcclComm_t comm, void *handle, void **listen_
     comm->shm = d;
     *listen_comm = d;
     pc_log(PC_LOG_INFO, PC_SUB_SHM,
-           "shm segment %s: %zu KiB (direct 2x%zu KiB, %d FIFOs of %d x %zu KiB)", d->name,
-           d->g.seg_bytes >> 10, d->g.direct_bytes >> 10, d->g.nlocal, d->g.nslots,
+           "shm segment %s: %zu KiB (direct %dx%zu KiB, %d FIFOs of %d x %zu KiB)", d->name,
+           d->g.seg_bytes >> 10, d->g.direct_slots, d->g.direct_bytes >> 10, d->g.nlocal, d->g.nslots,
            d->g.slot_bytes >> 10);
     return podcclSuccess;
 }
@@ -430,12 +434,13 @@ const pc_transport pc_transport_shm = {
 
 /* ---- direct (one-shot) domain ------------------------------------------------------------ */
 
-size_t shm_direct_bytes(podcclComm_t comm) { return comm->shm->g.direct_bytes - 64; }
+size_t shm_direct_bytes(podcclComm_t comm) { return comm->shm->g.direct_cap; }
+int shm_direct_slots(podcclComm_t comm) { return comm->shm->g.direct_slots; }
 size_t shm_segment_bytes(podcclComm_t comm) { return comm->shm ? comm->shm->g.seg_bytes : 0; }
 
 char *shm_direct_buf(podcclComm_t comm, int lidx, uint64_t seq) {
     struct shm_domain *d = comm->shm;
-    return d->peers[lidx] + d->g.off_direct + (seq & 1) * d->g.direct_bytes;
+    return d->peers[lidx] + d->g.off_direct + (seq % (uint64_t)d->g.direct_slots) * d->g.direct_bytes;
 }
 
 void shm_word_set(podcclComm_t comm, int word, uint64_t v) {

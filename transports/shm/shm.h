@@ -10,7 +10,10 @@
 
 /* Bytes of one rank's direct buffer: the most a rank can publish in one one-shot operation. */
 size_t shm_direct_bytes(podcclComm_t comm);
-/* The direct buffer of local rank lidx used by one-shot operation seq (two alternate). Its
+/* Number of direct buffers per rank (PODCCL_SHM_DIRECT_SLOTS): one-shot operations rotate
+ * through them, so a rank may run that many operations ahead of a slow reader. */
+int shm_direct_slots(podcclComm_t comm);
+/* The direct buffer of local rank lidx used by one-shot operation seq (slot seq % slots). Its
  * first 8 bytes are the sequence word of the data that follows, so a small payload and its
  * flag share one cache line. */
 char *shm_direct_buf(podcclComm_t comm, int lidx, uint64_t seq);
