@@ -44,7 +44,7 @@ typedef struct {
     size_t count; /* elements, as the API defines it for this collective */
     podcclDataType_t dtype;
     podcclRedOp_t op;
-    int root; /* root, or peer for send/recv */
+    int root;       /* root, or peer for send/recv */
     size_t *counts; /* all-to-all-v: sendcounts, sdispls, recvcounts, rdispls (4 x nranks) */
 } pc_args;
 
@@ -57,8 +57,7 @@ podcclResult_t ring_allgather(pc_sched *s, const pc_args *a, int rank, int n, si
 podcclResult_t ring_reducescatter(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk,
                                   char *tmp);
 podcclResult_t ring_broadcast(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk);
-podcclResult_t ring_reduce(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk,
-                           char *tmp);
+podcclResult_t ring_reduce(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk, char *tmp);
 podcclResult_t pairwise_alltoall(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk,
                                  const char *src);
 podcclResult_t p2p_add(pc_sched *s, const pc_args *a, size_t chunk);

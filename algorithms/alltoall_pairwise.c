@@ -13,7 +13,8 @@ static void add_chunked(pc_sched *s, int kind, int peer, const char *src, char *
     }
 }
 
-podcclResult_t pairwise_alltoall(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk, const char *src) {
+podcclResult_t pairwise_alltoall(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk,
+                                 const char *src) {
     size_t es = pc_type_size(a->dtype);
     char *recv = a->recvbuff;
     const size_t *sc = a->counts, *sd = sc ? sc + n : NULL, *rc = sc ? sc + 2 * n : NULL,
@@ -24,7 +25,8 @@ podcclResult_t pairwise_alltoall(pc_sched *s, const pc_args *a, int rank, int n,
 #define RDSP(p) (sc ? rd[p] : a->count * (size_t)(p))
     chunk = chunk / es * es;
     if (!chunk) chunk = es;
-    sched_add(s, PC_STEP_COPY, rank, src + SDSP(rank) * es, recv + RDSP(rank) * es, SCNT(rank) * es, -1);
+    sched_add(s, PC_STEP_COPY, rank, src + SDSP(rank) * es, recv + RDSP(rank) * es, SCNT(rank) * es,
+              -1);
     for (int k = 1; k < n; k++) {
         int to = (rank + k) % n, from = (rank - k + n) % n;
         add_chunked(s, PC_STEP_SEND, to, src + SDSP(to) * es, NULL, SCNT(to) * es, chunk);

@@ -23,7 +23,8 @@ static size_t blk_off(size_t count, int n, int b) {
 }
 
 static podcclResult_t wait_all(podcclComm_t comm, int word, uint64_t v) {
-    for (int i = 1; i < comm->nranks; i++) PCCHECK(shm_word_wait(comm, (comm->rank + i) % comm->nranks, word, v));
+    for (int i = 1; i < comm->nranks; i++)
+        PCCHECK(shm_word_wait(comm, (comm->rank + i) % comm->nranks, word, v));
     return podcclSuccess;
 }
 
@@ -51,7 +52,8 @@ static podcclResult_t reduce_slice(podcclComm_t comm, const pc_args *a, const ch
         for (int i = 1; i < n; i++) {
             int p = (me + i) % n;
             char *b = buf + (size_t)(i - 1) * pe * es;
-            PCCHECK(shm_cma_read(comm, p, b, shm_cma_addr(comm, p, 0) + (first + off) * es, m * es));
+            PCCHECK(
+                shm_cma_read(comm, p, b, shm_cma_addr(comm, p, 0) + (first + off) * es, m * es));
             srcs[i] = b;
         }
         pc_reduce_n(dst + off * es, srcs, n, m, a->dtype, a->op);
@@ -62,18 +64,19 @@ static podcclResult_t reduce_slice(podcclComm_t comm, const pc_args *a, const ch
 
 /* Copies peer p's reduced slice [first, first+len) from its buffer `which` into dst as its
  * pieces become ready. */
-static podcclResult_t gather_slice(podcclComm_t comm, int p, int which, char *dst, size_t first, size_t len,
-                                   size_t es, uint64_t seq) {
+static podcclResult_t gather_slice(podcclComm_t comm, int p, int which, char *dst, size_t first,
+                                   size_t len, size_t es, uint64_t seq) {
     size_t pe = piece_elems(comm, es), npieces = (len + pe - 1) / pe, got = 0;
     uint64_t base = seq << PIECE_SHIFT;
     while (got < npieces) {
         PCCHECK(shm_word_wait(comm, p, SHM_W_CMA_PROGRESS, base | (got + 1)));
         uint64_t ready = shm_word_get(comm, p, SHM_W_CMA_PROGRESS);
-        size_t upto = ready >> PIECE_SHIFT > seq ? npieces : (size_t)(ready & ((1u << PIECE_SHIFT) - 1));
+        size_t upto =
+            ready >> PIECE_SHIFT > seq ? npieces : (size_t)(ready & ((1u << PIECE_SHIFT) - 1));
         if (upto > npieces) upto = npieces;
         size_t from = got * pe, to = upto * pe < len ? upto * pe : len;
-        PCCHECK(shm_cma_read(comm, p, dst + from * es, shm_cma_addr(comm, p, which) + (first + from) * es,
-                             (to - from) * es));
+        PCCHECK(shm_cma_read(comm, p, dst + from * es,
+                             shm_cma_addr(comm, p, which) + (first + from) * es, (to - from) * es));
         got = upto;
     }
     return podcclSuccess;
@@ -83,11 +86,15 @@ size_t cma_tmp_bytes(podcclComm_t comm, const pc_args *a) {
     size_t es = pc_type_size(a->dtype), n = (size_t)comm->nranks;
     size_t pieces = (n - 1) * piece_elems(comm, es) * es;
     switch (a->coll) {
-    case PC_REDUCE: return pieces + (a->count / n + 1) * es;
-    case PC_ALLTOALL: return a->sendbuff == a->recvbuff ? a->count * es * n : 0;
+    case PC_REDUCE:
+        return pieces + (a->count / n + 1) * es;
+    case PC_ALLTOALL:
+        return a->sendbuff == a->recvbuff ? a->count * es * n : 0;
     case PC_ALLREDUCE:
-    case PC_REDUCESCATTER: return pieces;
-    default: return 0;
+    case PC_REDUCESCATTER:
+        return pieces;
+    default:
+        return 0;
     }
 }
 
@@ -115,7 +122,8 @@ podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
         for (int i = 1; i < n; i++) {
             int p = (me + i) % n;
             size_t f = blk_off(count, n, p);
-            PCCHECK(gather_slice(comm, p, 1, recv + f * es, f, blk_off(count, n, p + 1) - f, es, seq));
+            PCCHECK(
+                gather_slice(comm, p, 1, recv + f * es, f, blk_off(count, n, p + 1) - f, es, seq));
         }
         break;
     }
@@ -129,7 +137,8 @@ podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
                 int p = (me + i) % n;
                 size_t f = blk_off(count, n, p);
                 /* The peer reduced into its aux buffer, which starts at its slice. */
-                PCCHECK(gather_slice(comm, p, 2, recv + f * es, 0, blk_off(count, n, p + 1) - f, es, seq));
+                PCCHECK(gather_slice(comm, p, 2, recv + f * es, 0, blk_off(count, n, p + 1) - f, es,
+                                     seq));
             }
         break;
     }
@@ -159,23 +168,31 @@ podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
     case PC_ALLTOALLV:
         for (int i = 0; i < n; i++) {
             int p = (me + i) % n;
-            size_t c, d, rc = cnt ? cnt[2 * n + p] : count, rd = cnt ? cnt[3 * n + p] : count * (size_t)p;
+            size_t c, d, rc = cnt ? cnt[2 * n + p] : count,
+                         rd = cnt ? cnt[3 * n + p] : count * (size_t)p;
             if (p != me) PCCHECK(shm_word_wait(comm, p, SHM_W_CMA_ENTER, seq));
             if (cnt) {
-                if (p == me) c = cnt[me], d = cnt[n + me];
-                else shm_cma_counts(comm, p, me, &c, &d);
+                if (p == me)
+                    c = cnt[me], d = cnt[n + me];
+                else
+                    shm_cma_counts(comm, p, me, &c, &d);
                 if (c != rc)
-                    return pc_err(comm, podcclInvalidUsage,
-                                  "podcclAllToAllv: rank %d sends %zu elements to rank %d, which expects %zu", p, c,
-                                  me, rc);
+                    return pc_err(
+                        comm, podcclInvalidUsage,
+                        "podcclAllToAllv: rank %d sends %zu elements to rank %d, which expects %zu",
+                        p, c, me, rc);
             } else {
                 d = count * (size_t)me;
             }
-            if (p == me) memcpy(recv + rd * es, send + d * es, rc * es);
-            else PCCHECK(shm_cma_read(comm, p, recv + rd * es, shm_cma_addr(comm, p, 0) + d * es, rc * es));
+            if (p == me)
+                memcpy(recv + rd * es, send + d * es, rc * es);
+            else
+                PCCHECK(shm_cma_read(comm, p, recv + rd * es, shm_cma_addr(comm, p, 0) + d * es,
+                                     rc * es));
         }
         break;
-    default: return pc_err(comm, podcclInternalError, "cma: collective %d unsupported", a->coll);
+    default:
+        return pc_err(comm, podcclInternalError, "cma: collective %d unsupported", a->coll);
     }
     shm_word_set(comm, SHM_W_CMA_DONE, seq);
     /* Peers may still be reading this rank's buffers: wait for the ones that do. */

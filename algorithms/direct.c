@@ -17,29 +17,61 @@ size_t direct_bytes_needed(const pc_args *a, int n) {
     case PC_ALLREDUCE:
     case PC_REDUCE:
     case PC_ALLGATHER:
-    case PC_BROADCAST: return a->count * es;
+    case PC_BROADCAST:
+        return a->count * es;
     case PC_REDUCESCATTER:
-    case PC_ALLTOALL: return a->count * es * (size_t)n;
-    case PC_BARRIER: return 0;
-    default: return (size_t)-1;
+    case PC_ALLTOALL:
+        return a->count * es * (size_t)n;
+    case PC_BARRIER:
+        return 0;
+    default:
+        return (size_t)-1;
     }
 }
 
 /* The buffer's first 8 bytes hold the sequence number of the data after them: a reader that
- * sees seq there sees the data (release/acquire), and a payload of up to 56 bytes arrives in
- * the same cache line as its flag. */
-#define HDR 8
+ * sees seq there sees the data (release/acquire), and a payload of up to 48 bytes arrives in
+ * the same cache line as its flag. The next 8 bytes are a fingerprint of the call (collective,
+ * count, type, op, root): a reader that finds a different one knows the ranks called different
+ * collectives, and says so instead of computing garbage. */
+#define HDR 16
 static _Atomic uint64_t *seq_word(podcclComm_t comm, int r, uint64_t seq) {
     return (_Atomic uint64_t *)shm_direct_buf(comm, r, seq);
 }
-static const char *data_of(podcclComm_t comm, int r, uint64_t seq) { return shm_direct_buf(comm, r, seq) + HDR; }
-
-static podcclResult_t wait_posted(podcclComm_t comm, int r, uint64_t seq) {
-    return shm_wait_ge(comm, r, seq_word(comm, r, seq), seq);
+static const char *data_of(podcclComm_t comm, int r, uint64_t seq) {
+    return shm_direct_buf(comm, r, seq) + HDR;
 }
 
-static podcclResult_t wait_all_posted(podcclComm_t comm, uint64_t seq) {
-    for (int i = 1; i < comm->nranks; i++) PCCHECK(wait_posted(comm, (comm->rank + i) % comm->nranks, seq));
+static uint64_t fingerprint(const pc_args *a) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t v[5] = {(uint64_t)a->coll, a->count, (uint64_t)a->dtype, (uint64_t)a->op,
+                     (uint64_t)a->root};
+    if (a->coll != PC_BROADCAST && a->coll != PC_REDUCE) v[4] = 0;
+    if (a->coll != PC_ALLREDUCE && a->coll != PC_REDUCE && a->coll != PC_REDUCESCATTER) v[3] = 0;
+    for (int i = 0; i < 5; i++) h = (h ^ v[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static uint64_t *print_of(podcclComm_t comm, int r, uint64_t seq) {
+    return (uint64_t *)(shm_direct_buf(comm, r, seq) + 8);
+}
+
+static podcclResult_t wait_posted(podcclComm_t comm, int r, uint64_t seq, uint64_t fp) {
+    PCCHECK(shm_wait_ge(comm, r, seq_word(comm, r, seq), seq));
+    uint64_t got = atomic_load_explicit(seq_word(comm, r, seq), memory_order_acquire);
+    if (got != seq || *print_of(comm, r, seq) != fp)
+        return pc_err(
+            comm, podcclInvalidUsage,
+            "rank %d: rank %d is in a different collective (one-shot operation %llu vs %llu, "
+            "or different count/type/op/root): every rank must call the same collectives "
+            "in the same order",
+            comm->rank, r, (unsigned long long)got, (unsigned long long)seq);
+    return podcclSuccess;
+}
+
+static podcclResult_t wait_all_posted(podcclComm_t comm, uint64_t seq, uint64_t fp) {
+    for (int i = 1; i < comm->nranks; i++)
+        PCCHECK(wait_posted(comm, (comm->rank + i) % comm->nranks, seq, fp));
     comm->direct_synced = seq;
     return podcclSuccess;
 }
@@ -52,9 +84,12 @@ podcclResult_t direct_run(podcclComm_t comm, const pc_args *a) {
      * seq-D; if this rank did not see every peer post that, ask for their done words. */
     uint64_t D = (uint64_t)shm_direct_slots(comm);
     if (seq > D && comm->direct_synced < seq - D + 1)
-        for (int i = 1; i < n; i++) PCCHECK(shm_word_wait(comm, (me + i) % n, SHM_W_DIRECT_DONE, seq - D));
+        for (int i = 1; i < n; i++)
+            PCCHECK(shm_word_wait(comm, (me + i) % n, SHM_W_DIRECT_DONE, seq - D));
     int writes = a->coll != PC_BARRIER && (a->coll != PC_BROADCAST || me == a->root);
+    uint64_t fp = fingerprint(a);
     if (writes && bytes) memcpy(shm_direct_buf(comm, me, seq) + HDR, a->sendbuff, bytes);
+    *print_of(comm, me, seq) = fp;
     atomic_store_explicit(seq_word(comm, me, seq), seq, memory_order_release);
 
     const char *srcs[64];
@@ -68,10 +103,11 @@ podcclResult_t direct_run(podcclComm_t comm, const pc_args *a) {
     case PC_ALLREDUCE:
     case PC_REDUCESCATTER: {
         size_t off = a->coll == PC_REDUCESCATTER ? (size_t)me * a->count * es : 0;
-        PCCHECKGOTO(wait_all_posted(comm, seq), res, out);
+        PCCHECKGOTO(wait_all_posted(comm, seq, fp), res, out);
         /* Same source order on every rank: identical bits everywhere, also for floats. */
         for (int i = 0; i < n; i++) src[i] = data_of(comm, i, seq) + off;
-        if (a->count) pc_reduce_n(a->recvbuff, (const void *const *)src, n, a->count, a->dtype, a->op);
+        if (a->count)
+            pc_reduce_n(a->recvbuff, (const void *const *)src, n, a->count, a->dtype, a->op);
         break;
     }
     case PC_ALLGATHER:
@@ -79,18 +115,22 @@ podcclResult_t direct_run(podcclComm_t comm, const pc_args *a) {
         size_t B = a->count * es, from = a->coll == PC_ALLTOALL ? (size_t)me * B : 0;
         for (int i = 1; i <= n; i++) {
             int p = (me + i) % n;
-            if (p != me) PCCHECKGOTO(wait_posted(comm, p, seq), res, out);
+            if (p != me) PCCHECKGOTO(wait_posted(comm, p, seq, fp), res, out);
             memcpy((char *)a->recvbuff + (size_t)p * B, data_of(comm, p, seq) + from, B);
         }
         comm->direct_synced = seq;
         break;
     }
     case PC_BROADCAST:
-        if (me != a->root) PCCHECKGOTO(wait_posted(comm, a->root, seq), res, out);
-        if (bytes && a->recvbuff != data_of(comm, a->root, seq)) memmove(a->recvbuff, data_of(comm, a->root, seq), bytes);
+        if (me != a->root) PCCHECKGOTO(wait_posted(comm, a->root, seq, fp), res, out);
+        if (bytes && a->recvbuff != data_of(comm, a->root, seq))
+            memmove(a->recvbuff, data_of(comm, a->root, seq), bytes);
         break;
-    case PC_BARRIER: PCCHECKGOTO(wait_all_posted(comm, seq), res, out); break;
-    default: res = pc_err(comm, podcclInternalError, "direct: collective %d unsupported", a->coll);
+    case PC_BARRIER:
+        PCCHECKGOTO(wait_all_posted(comm, seq, fp), res, out);
+        break;
+    default:
+        res = pc_err(comm, podcclInternalError, "direct: collective %d unsupported", a->coll);
     }
     shm_word_set(comm, SHM_W_DIRECT_DONE, seq);
 out:

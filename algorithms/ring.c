@@ -13,9 +13,15 @@ static size_t blk_off(size_t count, int n, int b) {
     size_t q = count / (size_t)n, r = count % (size_t)n;
     return q * (size_t)b + ((size_t)b < r ? (size_t)b : r);
 }
-static size_t blk_len(size_t count, int n, int b) { return blk_off(count, n, b + 1) - blk_off(count, n, b); }
-static int mod(int a, int n) { return ((a % n) + n) % n; }
-static size_t nchunks(size_t bytes, size_t chunk) { return bytes ? (bytes + chunk - 1) / chunk : 0; }
+static size_t blk_len(size_t count, int n, int b) {
+    return blk_off(count, n, b + 1) - blk_off(count, n, b);
+}
+static int mod(int a, int n) {
+    return ((a % n) + n) % n;
+}
+static size_t nchunks(size_t bytes, size_t chunk) {
+    return bytes ? (bytes + chunk - 1) / chunk : 0;
+}
 
 /* Chunk size rounded down to whole elements. */
 static size_t elem_chunk(size_t chunk, size_t es) {
@@ -42,11 +48,14 @@ static void deps_swap(deps_t *d) {
     d->prev = d->cur, d->cur = t;
     for (size_t i = 0; i < d->cap; i++) d->cur[i] = -1;
 }
-static void deps_free(deps_t *d) { free(d->prev), free(d->cur); }
+static void deps_free(deps_t *d) {
+    free(d->prev), free(d->cur);
+}
 
 static podcclResult_t finish(pc_sched *s, deps_t *d) {
     deps_free(d);
-    return s->oom ? pc_err(NULL, podcclSystemError, "out of memory building a schedule") : podcclSuccess;
+    return s->oom ? pc_err(NULL, podcclSystemError, "out of memory building a schedule")
+                  : podcclSuccess;
 }
 
 /* One ring step: send block [sbase, sbytes) to next, receive [rbytes) from prev into rdst
@@ -61,8 +70,9 @@ static void ring_step(pc_sched *s, deps_t *d, int next, int prev, const char *sb
         }
         if (c < nr) {
             size_t off = c * chunk, len = rbytes - off < chunk ? rbytes - off : chunk;
-            d->cur[c] = rsrc ? sched_add(s, PC_STEP_RECV_REDUCE, prev, rsrc + off, rdst + off, len, -1)
-                             : sched_add(s, PC_STEP_RECV, prev, NULL, rdst + off, len, -1);
+            d->cur[c] =
+                rsrc ? sched_add(s, PC_STEP_RECV_REDUCE, prev, rsrc + off, rdst + off, len, -1)
+                     : sched_add(s, PC_STEP_RECV, prev, NULL, rdst + off, len, -1);
         }
     }
     deps_swap(d);
@@ -78,7 +88,8 @@ podcclResult_t ring_allreduce(pc_sched *s, const pc_args *a, int rank, int n, si
     }
     chunk = elem_chunk(chunk, es);
     deps_t d;
-    if (deps_init(&d, nchunks(blk_len(count, n, 0) * es, chunk))) return pc_err(NULL, podcclSystemError, "out of memory");
+    if (deps_init(&d, nchunks(blk_len(count, n, 0) * es, chunk)))
+        return pc_err(NULL, podcclSystemError, "out of memory");
     int next = mod(rank + 1, n), prev = mod(rank - 1, n);
     /* Reduce-scatter: after n-1 steps this rank holds the full reduction of block rank+1. */
     for (int st = 0; st < n - 1; st++) {
@@ -101,7 +112,8 @@ podcclResult_t ring_allgather(pc_sched *s, const pc_args *a, int rank, int n, si
     size_t B = a->count * pc_type_size(a->dtype);
     const char *send = a->sendbuff;
     char *recv = a->recvbuff;
-    if (send != recv + (size_t)rank * B) sched_add(s, PC_STEP_COPY, rank, send, recv + (size_t)rank * B, B, -1);
+    if (send != recv + (size_t)rank * B)
+        sched_add(s, PC_STEP_COPY, rank, send, recv + (size_t)rank * B, B, -1);
     if (n == 1) return s->oom ? pc_err(NULL, podcclSystemError, "out of memory") : podcclSuccess;
     chunk = elem_chunk(chunk, pc_type_size(a->dtype));
     deps_t d;
@@ -115,7 +127,8 @@ podcclResult_t ring_allgather(pc_sched *s, const pc_args *a, int rank, int n, si
     return finish(s, &d);
 }
 
-podcclResult_t ring_reducescatter(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk, char *tmp) {
+podcclResult_t ring_reducescatter(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk,
+                                  char *tmp) {
     size_t B = a->count * pc_type_size(a->dtype);
     const char *send = a->sendbuff;
     char *recv = a->recvbuff;
@@ -153,7 +166,8 @@ podcclResult_t ring_broadcast(pc_sched *s, const pc_args *a, int rank, int n, si
     return s->oom ? pc_err(NULL, podcclSystemError, "out of memory") : podcclSuccess;
 }
 
-podcclResult_t ring_reduce(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk, char *tmp) {
+podcclResult_t ring_reduce(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk,
+                           char *tmp) {
     size_t bytes = a->count * pc_type_size(a->dtype);
     const char *send = a->sendbuff;
     char *recv = a->recvbuff;

@@ -14,7 +14,8 @@ int sched_add(pc_sched *s, int kind, int peer, const void *src, void *dst, size_
         s->steps = p, s->cap = cap;
     }
     if (kind == PC_STEP_RECV_REDUCE && bytes > s->max_reduce_bytes) s->max_reduce_bytes = bytes;
-    s->steps[s->n] = (pc_step){.kind = kind, .peer = peer, .src = src, .dst = dst, .bytes = bytes, .dep = dep};
+    s->steps[s->n] =
+        (pc_step){.kind = kind, .peer = peer, .src = src, .dst = dst, .bytes = bytes, .dep = dep};
     return s->n++;
 }
 

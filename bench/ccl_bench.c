@@ -129,8 +129,8 @@ static int run_rank(const bench_opts_t *o) {
     size_t shm = 0, host = 0;
     CK(podcclCommMemoryUsage(g_comm, &shm, &host));
     if (b.rank == 0)
-        printf("# memory of rank 0: %zu KiB shared, %zu KiB private temporaries at the end\n", shm >> 10,
-               host >> 10);
+        printf("# memory of rank 0: %zu KiB shared, %zu KiB private temporaries at the end\n",
+               shm >> 10, host >> 10);
     CK(podcclCommDestroy(g_comm));
     return rc;
 }

@@ -101,17 +101,19 @@ typedef enum {
 #define PODCCL_CONFIG_UNDEF_INT (-2147483647 - 1)
 #define PODCCL_CONFIG_MAGIC 0x70636366u /* "pccf" */
 typedef struct {
-    size_t size;       /* sizeof(podcclConfig_t) as the caller compiled it */
-    unsigned magic;    /* PODCCL_CONFIG_MAGIC */
-    unsigned version;  /* PODCCL_VERSION_CODE of the caller's header */
-    int timeoutSec;    /* seconds before a silent peer is an error (PODCCL_TIMEOUT); > 0 */
-    const char *algo;  /* algorithm override, same syntax as PODCCL_ALGO */
-    const char *name;  /* communicator name used in log lines */
+    size_t size;      /* sizeof(podcclConfig_t) as the caller compiled it */
+    unsigned magic;   /* PODCCL_CONFIG_MAGIC */
+    unsigned version; /* PODCCL_VERSION_CODE of the caller's header */
+    int timeoutSec;   /* seconds before a silent peer is an error (PODCCL_TIMEOUT); > 0 */
+    const char *algo; /* algorithm override, same syntax as PODCCL_ALGO */
+    const char *name; /* communicator name used in log lines */
 } podcclConfig_t;
 
 #define PODCCL_CONFIG_INITIALIZER                                                                  \
-    {sizeof(podcclConfig_t), PODCCL_CONFIG_MAGIC, PODCCL_VERSION_CODE, PODCCL_CONFIG_UNDEF_INT,   \
-     NULL, NULL}
+    {                                                                                              \
+        sizeof(podcclConfig_t), PODCCL_CONFIG_MAGIC, PODCCL_VERSION_CODE, PODCCL_CONFIG_UNDEF_INT, \
+            NULL, NULL                                                                             \
+    }
 
 /* ---- Version, errors ------------------------------------------------------------------------ */
 
@@ -152,8 +154,7 @@ podcclResult_t podcclGetUniqueId(podcclUniqueId *uniqueId);
  * podcclRemoteError (a rank sent inconsistent nranks, or a peer vanished), podcclTimeout,
  * podcclInvalidUsage (ranks on different hosts but no network transport is built).
  * Thread-safe for different comm pointers. Counterpart: ncclCommInitRank. */
-podcclResult_t podcclCommInitRank(podcclComm_t *comm, int nranks, podcclUniqueId commId,
-                                  int rank);
+podcclResult_t podcclCommInitRank(podcclComm_t *comm, int nranks, podcclUniqueId commId, int rank);
 
 /* As podcclCommInitRank, with a configuration (may be NULL for defaults).
  * Errors: as podcclCommInitRank, plus podcclInvalidArgument for a config whose size, magic or
@@ -246,15 +247,14 @@ podcclResult_t podcclAllReduce(const void *sendbuff, void *recvbuff, size_t coun
  * recvbuff nranks*sendcount. In place when sendbuff == recvbuff + rank*sendcount elements.
  * Counterpart: ncclAllGather. */
 podcclResult_t podcclAllGather(const void *sendbuff, void *recvbuff, size_t sendcount,
-                               podcclDataType_t datatype, podcclComm_t comm,
-                               podcclStream_t stream);
+                               podcclDataType_t datatype, podcclComm_t comm, podcclStream_t stream);
 
 /* recvbuff[i] = op over ranks of sendbuff[rank*recvcount + i]. sendbuff holds
  * nranks*recvcount elements, recvbuff recvcount. In place when recvbuff == sendbuff +
  * rank*recvcount elements. Counterpart: ncclReduceScatter. */
 podcclResult_t podcclReduceScatter(const void *sendbuff, void *recvbuff, size_t recvcount,
-                                   podcclDataType_t datatype, podcclRedOp_t op,
-                                   podcclComm_t comm, podcclStream_t stream);
+                                   podcclDataType_t datatype, podcclRedOp_t op, podcclComm_t comm,
+                                   podcclStream_t stream);
 
 /* Copies root's sendbuff (count elements) to recvbuff (count elements) on every rank. sendbuff
  * is read on root only. In place when sendbuff == recvbuff. Counterpart: ncclBroadcast. */
@@ -272,8 +272,7 @@ podcclResult_t podcclReduce(const void *sendbuff, void *recvbuff, size_t count,
  * elements; count is per peer. In place when sendbuff == recvbuff. Counterpart: ncclAlltoAll,
  * MPI_Alltoall. */
 podcclResult_t podcclAllToAll(const void *sendbuff, void *recvbuff, size_t count,
-                              podcclDataType_t datatype, podcclComm_t comm,
-                              podcclStream_t stream);
+                              podcclDataType_t datatype, podcclComm_t comm, podcclStream_t stream);
 
 /* Vector all-to-all, for Mixture-of-Experts dispatch/combine: this rank sends sendcounts[p]
  * elements starting at element sdispls[p] of sendbuff to rank p, and receives recvcounts[p]
@@ -282,8 +281,8 @@ podcclResult_t podcclAllToAll(const void *sendbuff, void *recvbuff, size_t count
  * must not overlap each other or sendbuff (no in-place). Counterpart: MPI_Alltoallv. */
 podcclResult_t podcclAllToAllv(const void *sendbuff, const size_t sendcounts[],
                                const size_t sdispls[], void *recvbuff, const size_t recvcounts[],
-                               const size_t rdispls[], podcclDataType_t datatype,
-                               podcclComm_t comm, podcclStream_t stream);
+                               const size_t rdispls[], podcclDataType_t datatype, podcclComm_t comm,
+                               podcclStream_t stream);
 
 /* Point to point: count elements to/from peer. Matched in order per (sender, receiver) pair;
  * the receiver's count must equal the sender's. Outside a group a send may block until the

@@ -123,7 +123,8 @@ static podcclResult_t connect_to(const pc_sockaddr *addr, double deadline, int *
     double backoff = 0.001;
     for (;;) {
         int fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) return pc_err(NULL, podcclSystemError, "bootstrap: socket: %s", strerror(errno));
+        if (fd < 0)
+            return pc_err(NULL, podcclSystemError, "bootstrap: socket: %s", strerror(errno));
         if (connect(fd, &addr->sa, addr_len(addr)) == 0) {
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -268,7 +269,8 @@ static void *root_thread(void *arg) {
             continue;
         }
         if (h.magic != PC_ID_MAGIC || memcmp(h.secret, a.secret, 16) != 0) {
-            pc_log(PC_LOG_WARN, PC_SUB_BOOT, "bootstrap root: refused a connection with a wrong secret");
+            pc_log(PC_LOG_WARN, PC_SUB_BOOT,
+                   "bootstrap root: refused a connection with a wrong secret");
             root_reply_close(fd, HELLO_REFUSED, pc_now() + 1);
             continue;
         }
@@ -321,8 +323,10 @@ podcclResult_t boot_root_start(pc_id *id, const pc_sockaddr *bind_addr, double t
         id->addr = *bind_addr;
     } else {
         const char *commid = pc_param_str("PODCCL_COMM_ID");
-        if (commid) PCCHECK(boot_parse_addr(commid, &id->addr));
-        else PCCHECK(boot_pick_interface(&id->addr));
+        if (commid)
+            PCCHECK(boot_parse_addr(commid, &id->addr));
+        else
+            PCCHECK(boot_pick_interface(&id->addr));
     }
     if (getrandom(id->secret, sizeof(id->secret), 0) != (ssize_t)sizeof(id->secret))
         return pc_err(NULL, podcclSystemError, "getrandom: %s", strerror(errno));
@@ -352,7 +356,8 @@ podcclResult_t boot_root_start_secret(pc_id *id, double timeout) {
         return pc_err(NULL, podcclSystemError, "pthread_create: %s", strerror(r));
     }
     char s[80];
-    pc_log(PC_LOG_INFO, PC_SUB_BOOT, "bootstrap root listening on %s", addr_str(&id->addr, s, sizeof(s)));
+    pc_log(PC_LOG_INFO, PC_SUB_BOOT, "bootstrap root listening on %s",
+           addr_str(&id->addr, s, sizeof(s)));
     return podcclSuccess;
 }
 
@@ -383,8 +388,10 @@ podcclResult_t boot_init(pc_boot *b, const pc_id *id, int rank, int nranks, doub
     memcpy(h.secret, id->secret, 16);
     socklen_t len = sizeof(h.listen);
     getsockname(rootfd, &h.listen.sa, &len);
-    if (h.listen.sa.sa_family == AF_INET6) h.listen.sin6.sin6_port = 0;
-    else h.listen.sin.sin_port = 0;
+    if (h.listen.sa.sa_family == AF_INET6)
+        h.listen.sin6.sin6_port = 0;
+    else
+        h.listen.sin.sin_port = 0;
     PCCHECKGOTO(listen_on(&h.listen, &lfd), res, out);
     PCCHECKGOTO(send_all(rootfd, &h, sizeof(h), deadline), res, out);
     reply_t r;

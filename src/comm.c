@@ -22,7 +22,8 @@ static double param_timeout(void) {
 
 podcclResult_t podcclGetUniqueId(podcclUniqueId *uniqueId) {
     pc_log_init();
-    if (!uniqueId) return pc_err(NULL, podcclInvalidArgument, "podcclGetUniqueId: uniqueId is NULL");
+    if (!uniqueId)
+        return pc_err(NULL, podcclInvalidArgument, "podcclGetUniqueId: uniqueId is NULL");
     memset(uniqueId, 0, sizeof(*uniqueId));
     return boot_root_start((pc_id *)uniqueId->internal, NULL, param_timeout());
 }
@@ -36,7 +37,9 @@ podcclResult_t pc_comm_fail(podcclComm_t comm, podcclResult_t rc) {
 podcclResult_t pc_comm_tmp(podcclComm_t comm, size_t bytes) {
     if (bytes <= comm->tmp_bytes) return podcclSuccess;
     char *p = realloc(comm->tmp, bytes);
-    if (!p) return pc_err(comm, podcclSystemError, "cannot allocate %zu bytes of temporary memory", bytes);
+    if (!p)
+        return pc_err(comm, podcclSystemError, "cannot allocate %zu bytes of temporary memory",
+                      bytes);
     comm->tmp = p, comm->tmp_bytes = bytes;
     return podcclSuccess;
 }
@@ -65,13 +68,17 @@ static podcclResult_t connect_transports(podcclComm_t comm) {
     if (!handles) return pc_err(comm, podcclSystemError, "out of memory");
     podcclResult_t res;
     void *listen_comm;
-    PCCHECKGOTO(pc_transport_shm.listen(comm, handles + (size_t)comm->rank * PC_HANDLE_BYTES, &listen_comm), res, out);
+    PCCHECKGOTO(
+        pc_transport_shm.listen(comm, handles + (size_t)comm->rank * PC_HANDLE_BYTES, &listen_comm),
+        res, out);
     pc_transport_shm.properties(comm, &comm->shm_props);
     PCCHECKGOTO(boot_allgather(&comm->boot, handles, PC_HANDLE_BYTES), res, out);
     for (int p = 0; p < n; p++) {
         if (!pc_transport_shm.can_reach(comm, p)) continue;
         comm->tp[p] = &pc_transport_shm;
-        PCCHECKGOTO(pc_transport_shm.connect(comm, p, handles + (size_t)p * PC_HANDLE_BYTES, &comm->conn[p]), res, out);
+        PCCHECKGOTO(pc_transport_shm.connect(comm, p, handles + (size_t)p * PC_HANDLE_BYTES,
+                                             &comm->conn[p]),
+                    res, out);
         pc_log(PC_LOG_INFO, PC_SUB_INIT, "rank %d -> rank %d via shm", comm->rank, p);
     }
     PCCHECKGOTO(boot_barrier(&comm->boot), res, out);
@@ -84,7 +91,8 @@ static podcclResult_t connect_transports(podcclComm_t comm) {
     for (int p = 0; p < n; p++) cma &= handles[p] == 1 || comm->host_of[p] != comm->host;
     shm_cma_set_ok(comm, cma);
     pc_log(PC_LOG_INFO, PC_SUB_SHM, "large messages: %s",
-           cma ? "single copy (process_vm_readv)" : "staged through shared memory (no process_vm_readv)");
+           cma ? "single copy (process_vm_readv)"
+               : "staged through shared memory (no process_vm_readv)");
 out:
     free(handles);
     return res;
@@ -92,27 +100,32 @@ out:
 
 static podcclResult_t check_config(podcclConfig_t *cfg) {
     if (!cfg) return podcclSuccess;
-    if (cfg->size < offsetof(podcclConfig_t, name) + sizeof(cfg->name) || cfg->magic != PODCCL_CONFIG_MAGIC ||
-        cfg->version < 100)
-        return pc_err(NULL, podcclInvalidArgument,
-                      "config: size/magic/version invalid (initialize it with PODCCL_CONFIG_INITIALIZER)");
+    if (cfg->size < offsetof(podcclConfig_t, name) + sizeof(cfg->name) ||
+        cfg->magic != PODCCL_CONFIG_MAGIC || cfg->version < 100)
+        return pc_err(
+            NULL, podcclInvalidArgument,
+            "config: size/magic/version invalid (initialize it with PODCCL_CONFIG_INITIALIZER)");
     if (cfg->timeoutSec != PODCCL_CONFIG_UNDEF_INT && cfg->timeoutSec <= 0)
-        return pc_err(NULL, podcclInvalidArgument, "config: timeoutSec must be > 0 (got %d)", cfg->timeoutSec);
+        return pc_err(NULL, podcclInvalidArgument, "config: timeoutSec must be > 0 (got %d)",
+                      cfg->timeoutSec);
     return podcclSuccess;
 }
 
-podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUniqueId commId, int rank,
-                                        podcclConfig_t *config) {
+podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUniqueId commId,
+                                        int rank, podcclConfig_t *config) {
     pc_log_init();
     if (!out) return pc_err(NULL, podcclInvalidArgument, "podcclCommInitRank: comm is NULL");
     *out = NULL;
-    if (nranks < 1) return pc_err(NULL, podcclInvalidArgument, "podcclCommInitRank: nranks %d < 1", nranks);
+    if (nranks < 1)
+        return pc_err(NULL, podcclInvalidArgument, "podcclCommInitRank: nranks %d < 1", nranks);
     if (rank < 0 || rank >= nranks)
-        return pc_err(NULL, podcclInvalidArgument, "podcclCommInitRank: rank %d not in [0, %d)", rank, nranks);
+        return pc_err(NULL, podcclInvalidArgument, "podcclCommInitRank: rank %d not in [0, %d)",
+                      rank, nranks);
     PCCHECK(check_config(config));
     const pc_id *id = (const pc_id *)commId.internal;
     if (id->magic != PC_ID_MAGIC)
-        return pc_err(NULL, podcclInvalidArgument, "podcclCommInitRank: not a unique id from podcclGetUniqueId");
+        return pc_err(NULL, podcclInvalidArgument,
+                      "podcclCommInitRank: not a unique id from podcclGetUniqueId");
 
     podcclComm_t comm = calloc(1, sizeof(*comm));
     if (!comm) return pc_err(NULL, podcclSystemError, "out of memory");
@@ -121,7 +134,8 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
     comm->boot.next_fd = comm->boot.prev_fd = -1;
     pthread_mutex_init(&comm->err_lock, NULL);
     pthread_mutex_init(&comm->use_lock, NULL);
-    comm->timeout = config && config->timeoutSec != PODCCL_CONFIG_UNDEF_INT ? config->timeoutSec : param_timeout();
+    comm->timeout = config && config->timeoutSec != PODCCL_CONFIG_UNDEF_INT ? config->timeoutSec
+                                                                            : param_timeout();
     snprintf(comm->name, sizeof(comm->name), "%s", config && config->name ? config->name : "");
     pc_log_set_rank(rank);
     podcclResult_t res;
@@ -160,8 +174,8 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     comm->spin = spin && strcmp(spin, "auto") != 0 ? (int)pc_param_int("PODCCL_SHM_SPIN")
                                                    : (comm->nlocal <= ncpu ? 2000 : 20);
-    pc_log(PC_LOG_INFO, PC_SUB_INIT, "communicator ready: rank %d of %d, %zu KiB shared memory", rank, nranks,
-           shm_segment_bytes(comm) >> 10);
+    pc_log(PC_LOG_INFO, PC_SUB_INIT, "communicator ready: rank %d of %d, %zu KiB shared memory",
+           rank, nranks, shm_segment_bytes(comm) >> 10);
     *out = comm;
     return podcclSuccess;
 fail:
@@ -205,22 +219,26 @@ podcclResult_t podcclCommInitFromEnv(podcclComm_t *comm, podcclConfig_t *config)
                       "podcclCommInitFromEnv: no launcher environment found (set PODCCL_RANK and "
                       "PODCCL_NRANKS, or start under mpirun, srun or torchrun)");
     if (size < 1 || rank < 0 || rank >= size)
-        return pc_err(NULL, podcclInvalidArgument, "podcclCommInitFromEnv: %s=%ld, %s=%ld are inconsistent",
-                      vars[which][0], rank, vars[which][1], size);
+        return pc_err(NULL, podcclInvalidArgument,
+                      "podcclCommInitFromEnv: %s=%ld, %s=%ld are inconsistent", vars[which][0],
+                      rank, vars[which][1], size);
 
     /* The job id makes the secret and, on one host, the port: ranks of one job agree, two
      * jobs on one host do not collide. */
-    const char *jobvars[] = {"PODCCL_SECRET", "PMIX_NAMESPACE", "OMPI_MCA_orte_precondition_transports",
-                             "SLURM_JOB_ID", "SLURM_STEP_ID", "TORCHELASTIC_RUN_ID",
-                             "MASTER_ADDR", "MASTER_PORT", "PODCCL_COMM_ID"};
+    const char *jobvars[] = {
+        "PODCCL_SECRET", "PMIX_NAMESPACE", "OMPI_MCA_orte_precondition_transports",
+        "SLURM_JOB_ID",  "SLURM_STEP_ID",  "TORCHELASTIC_RUN_ID",
+        "MASTER_ADDR",   "MASTER_PORT",    "PODCCL_COMM_ID"};
     uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < sizeof(jobvars) / sizeof(jobvars[0]); i++) h = hash_str(hash_str(h, jobvars[i]), getenv(jobvars[i]));
+    for (size_t i = 0; i < sizeof(jobvars) / sizeof(jobvars[0]); i++)
+        h = hash_str(hash_str(h, jobvars[i]), getenv(jobvars[i]));
     pc_id id = {.magic = PC_ID_MAGIC};
     for (int i = 0; i < 16; i++) {
         h = (h ^ (uint64_t)i) * 0x100000001b3ull;
         id.secret[i] = (uint8_t)(h >> 56);
     }
-    const char *commid = getenv("PODCCL_COMM_ID"), *maddr = getenv("MASTER_ADDR"), *mport = getenv("MASTER_PORT");
+    const char *commid = getenv("PODCCL_COMM_ID"), *maddr = getenv("MASTER_ADDR"),
+               *mport = getenv("MASTER_PORT");
     char buf[300];
     if (commid && *commid) {
         PCCHECK(boot_parse_addr(commid, &id.addr));
@@ -233,9 +251,10 @@ podcclResult_t podcclCommInitFromEnv(podcclComm_t *comm, podcclConfig_t *config)
                        (env_int("SLURM_NNODES", &nnodes) && nnodes == 1) ||
                        (env_int("LOCAL_WORLD_SIZE", &lsize) && lsize == size) || size == 1;
         if (!one_host)
-            return pc_err(NULL, podcclInvalidArgument,
-                          "podcclCommInitFromEnv: ranks on several hosts need a rendezvous address: "
-                          "set PODCCL_COMM_ID=host:port (a host that runs rank 0)");
+            return pc_err(
+                NULL, podcclInvalidArgument,
+                "podcclCommInitFromEnv: ranks on several hosts need a rendezvous address: "
+                "set PODCCL_COMM_ID=host:port (a host that runs rank 0)");
         snprintf(buf, sizeof(buf), "127.0.0.1:%d", (int)(20000 + (h >> 8) % 30000));
         PCCHECK(boot_parse_addr(buf, &id.addr));
     }
@@ -244,8 +263,10 @@ podcclResult_t podcclCommInitFromEnv(podcclComm_t *comm, podcclConfig_t *config)
         pc_sockaddr bind = id.addr;
         /* Listen on every interface at that port: the address may name this host by any of
          * its addresses. */
-        if (bind.sa.sa_family == AF_INET) bind.sin.sin_addr.s_addr = htonl(INADDR_ANY);
-        else bind.sin6.sin6_addr = in6addr_any;
+        if (bind.sa.sa_family == AF_INET)
+            bind.sin.sin_addr.s_addr = htonl(INADDR_ANY);
+        else
+            bind.sin6.sin6_addr = in6addr_any;
         pc_id root = id;
         root.addr = bind;
         PCCHECK(boot_root_start_secret(&root, timeout));
@@ -288,7 +309,8 @@ podcclResult_t podcclCommMemoryUsage(const podcclComm_t comm, size_t *shmBytes, 
 
 podcclResult_t podcclCommGetAsyncError(podcclComm_t comm, podcclResult_t *asyncError) {
     PCCHECK(live(comm, "podcclCommGetAsyncError"));
-    if (!asyncError) return pc_err(comm, podcclInvalidArgument, "podcclCommGetAsyncError: asyncError is NULL");
+    if (!asyncError)
+        return pc_err(comm, podcclInvalidArgument, "podcclCommGetAsyncError: asyncError is NULL");
     *asyncError = (podcclResult_t)atomic_load(&comm->async_err);
     return podcclSuccess;
 }

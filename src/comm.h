@@ -28,7 +28,14 @@ typedef enum {
     PC_NCOLL
 } pc_coll;
 
-typedef enum { PC_ALGO_AUTO = 0, PC_ALGO_RING, PC_ALGO_DIRECT, PC_ALGO_PAIRWISE, PC_ALGO_CMA, PC_NALGO } pc_algo;
+typedef enum {
+    PC_ALGO_AUTO = 0,
+    PC_ALGO_RING,
+    PC_ALGO_DIRECT,
+    PC_ALGO_PAIRWISE,
+    PC_ALGO_CMA,
+    PC_NALGO
+} pc_algo;
 
 typedef struct {
     int valid;
@@ -47,13 +54,13 @@ struct podcclComm {
     pc_boot boot;
 
     /* Topology (topo.c): which ranks share this host. */
-    int nhosts, host;  /* number of hosts, index of this rank's host */
-    int *host_of;      /* [nranks] host index of each rank */
+    int nhosts, host; /* number of hosts, index of this rank's host */
+    int *host_of;     /* [nranks] host index of each rank */
     int nlocal, local_rank;
-    int *local_ranks;  /* [nlocal] global ranks on this host, ascending */
-    int *local_idx;    /* [nranks] index in local_ranks, or -1 */
-    pid_t *pids;       /* [nranks] */
-    int numa_node;     /* NUMA node this rank is bound to, -1 unknown */
+    int *local_ranks; /* [nlocal] global ranks on this host, ascending */
+    int *local_idx;   /* [nranks] index in local_ranks, or -1 */
+    pid_t *pids;      /* [nranks] */
+    int numa_node;    /* NUMA node this rank is bound to, -1 unknown */
 
     /* Transports: the first that reaches each peer. */
     const pc_transport **tp; /* [nranks] */
@@ -63,22 +70,22 @@ struct podcclComm {
 
     /* Algorithms and executor. */
     pc_algo forced[PC_NCOLL];
-    pc_algo last_pick[PC_NCOLL]; /* for logging the cost model's choice when it changes */
+    pc_algo last_pick[PC_NCOLL];        /* for logging the cost model's choice when it changes */
     pc_tune_cache tune_cache[PC_NCOLL]; /* last automatic choice per collective */
     size_t chunk_bytes;
     int max_inflight;
     int spin; /* polls before yielding: long when every rank has a core, short otherwise */
-    uint64_t direct_seq; /* one-shot operations issued, identical on all ranks */
+    uint64_t direct_seq;    /* one-shot operations issued, identical on all ranks */
     uint64_t direct_synced; /* last one-shot operation in which every peer was seen posting */
-    uint64_t cma_seq;    /* single-copy operations issued, identical on all ranks */
-    char *scratch;       /* max_inflight chunks for receive-then-reduce */
-    char *tmp;           /* grow-only temporary (reduce partials, in-place all-to-all) */
+    uint64_t cma_seq;       /* single-copy operations issued, identical on all ranks */
+    char *scratch;          /* max_inflight chunks for receive-then-reduce */
+    char *tmp;              /* grow-only temporary (reduce partials, in-place all-to-all) */
     size_t tmp_bytes;
 
     /* Errors. */
-    _Atomic int async_err;  /* podcclResult_t that broke the communicator */
+    _Atomic int async_err; /* podcclResult_t that broke the communicator */
     _Atomic int aborted;
-    _Atomic int active;     /* operations running now (abort waits for them) */
+    _Atomic int active; /* operations running now (abort waits for them) */
     pthread_mutex_t err_lock;
     char last_err[512];
     pthread_mutex_t use_lock; /* one operation at a time (user thread or stream threads) */

@@ -54,7 +54,8 @@ extern int pc_log_level;
 void pc_log_init(void);
 /* Sets the rank shown in this thread's log lines. */
 void pc_log_set_rank(int rank);
-void pc_log_write(int level, int subsys, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void pc_log_write(int level, int subsys, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 #define pc_log(level, subsys, ...)                                                                 \
     do {                                                                                           \
         if ((level) <= pc_log_level) pc_log_write((level), (subsys), __VA_ARGS__);                 \

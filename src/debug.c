@@ -61,9 +61,12 @@ static void log_init_once(void) {
     const char *lvl = pc_param_str("PODCCL_DEBUG");
     int level = PC_LOG_WARN;
     if (lvl) {
-        if (!strcasecmp(lvl, "NONE")) level = PC_LOG_NONE;
-        else if (!strcasecmp(lvl, "INFO")) level = PC_LOG_INFO;
-        else if (!strcasecmp(lvl, "TRACE")) level = PC_LOG_TRACE;
+        if (!strcasecmp(lvl, "NONE"))
+            level = PC_LOG_NONE;
+        else if (!strcasecmp(lvl, "INFO"))
+            level = PC_LOG_INFO;
+        else if (!strcasecmp(lvl, "TRACE"))
+            level = PC_LOG_TRACE;
     }
     log_subsys = parse_subsys(pc_param_str("PODCCL_DEBUG_SUBSYS"));
     const char *file = pc_param_str("PODCCL_DEBUG_FILE");
@@ -71,8 +74,12 @@ static void log_init_once(void) {
     pc_log_level = level;
 }
 
-void pc_log_init(void) { pthread_once(&log_once, log_init_once); }
-void pc_log_set_rank(int rank) { log_rank = rank; }
+void pc_log_init(void) {
+    pthread_once(&log_once, log_init_once);
+}
+void pc_log_set_rank(int rank) {
+    log_rank = rank;
+}
 
 void pc_log_write(int level, int subsys, const char *fmt, ...) {
     pc_log_init();
@@ -108,15 +115,24 @@ const char *podcclGetLastError(podcclComm_t comm) {
 
 const char *podcclGetErrorString(podcclResult_t r) {
     switch (r) {
-    case podcclSuccess: return "no error";
-    case podcclSystemError: return "unhandled system error (run with PODCCL_DEBUG=INFO for details)";
-    case podcclInternalError: return "internal error - please report this issue to the podccl developers";
-    case podcclInvalidArgument: return "invalid argument (run with PODCCL_DEBUG=WARN for details)";
-    case podcclInvalidUsage: return "invalid usage (run with PODCCL_DEBUG=WARN for details)";
-    case podcclRemoteError: return "remote process exited or there was a network error";
-    case podcclInProgress: return "operation in progress";
-    case podcclTimeout: return "timeout: a peer did not make progress within PODCCL_TIMEOUT";
-    default: return "unknown result code";
+    case podcclSuccess:
+        return "no error";
+    case podcclSystemError:
+        return "unhandled system error (run with PODCCL_DEBUG=INFO for details)";
+    case podcclInternalError:
+        return "internal error - please report this issue to the podccl developers";
+    case podcclInvalidArgument:
+        return "invalid argument (run with PODCCL_DEBUG=WARN for details)";
+    case podcclInvalidUsage:
+        return "invalid usage (run with PODCCL_DEBUG=WARN for details)";
+    case podcclRemoteError:
+        return "remote process exited or there was a network error";
+    case podcclInProgress:
+        return "operation in progress";
+    case podcclTimeout:
+        return "timeout: a peer did not make progress within PODCCL_TIMEOUT";
+    default:
+        return "unknown result code";
     }
 }
 

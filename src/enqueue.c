@@ -12,11 +12,12 @@
 static podcclResult_t check_comm(podcclComm_t comm, const char *fn) {
     if (!comm) return pc_err(NULL, podcclInvalidArgument, "%s: comm is NULL", fn);
     if (comm->magic != PC_COMM_MAGIC)
-        return pc_err(NULL, podcclInvalidArgument, "%s: comm is not a live communicator (destroyed?)", fn);
+        return pc_err(NULL, podcclInvalidArgument,
+                      "%s: comm is not a live communicator (destroyed?)", fn);
     int e = atomic_load(&comm->async_err);
     if (e != podcclSuccess)
-        return pc_err(comm, (podcclResult_t)e, "%s: communicator is broken by an earlier error: %s", fn,
-                      comm->last_err);
+        return pc_err(comm, (podcclResult_t)e, "%s: communicator is broken by an earlier error: %s",
+                      fn, comm->last_err);
     return podcclSuccess;
 }
 
@@ -41,7 +42,8 @@ static podcclResult_t check_args(podcclComm_t comm, const pc_args *a) {
     int reduces = a->coll == PC_ALLREDUCE || a->coll == PC_REDUCE || a->coll == PC_REDUCESCATTER;
     if (reduces && (unsigned)a->op >= podcclNumOps)
         return pc_err(comm, podcclInvalidArgument, "%s: unknown reduction op %d", fn, (int)a->op);
-    int rooted = a->coll == PC_BROADCAST || a->coll == PC_REDUCE || a->coll == PC_SEND || a->coll == PC_RECV;
+    int rooted =
+        a->coll == PC_BROADCAST || a->coll == PC_REDUCE || a->coll == PC_SEND || a->coll == PC_RECV;
     if (rooted && (a->root < 0 || a->root >= n))
         return pc_err(comm, podcclInvalidArgument, "%s: %s %d not in [0, %d)", fn,
                       a->coll == PC_SEND || a->coll == PC_RECV ? "peer" : "root", a->root, n);
@@ -52,22 +54,24 @@ static podcclResult_t check_args(podcclComm_t comm, const pc_args *a) {
             for (int side = 0; side < 2; side++) {
                 size_t cnt = c[2 * side * n + p], dsp = c[(2 * side + 1) * n + p];
                 if (cnt > SIZE_MAX / es || dsp > SIZE_MAX / es - cnt)
-                    return pc_err(comm, podcclInvalidArgument, "%s: %s count/displacement for rank %d overflow",
-                                  fn, side ? "receive" : "send", p);
+                    return pc_err(comm, podcclInvalidArgument,
+                                  "%s: %s count/displacement for rank %d overflow", fn,
+                                  side ? "receive" : "send", p);
                 if (cnt && !(side ? a->recvbuff : a->sendbuff))
-                    return pc_err(comm, podcclInvalidArgument, "%s: %sbuff is NULL with counts > 0", fn,
-                                  side ? "recv" : "send");
+                    return pc_err(comm, podcclInvalidArgument, "%s: %sbuff is NULL with counts > 0",
+                                  fn, side ? "recv" : "send");
                 if (!side && cnt && (dsp + cnt) * es > send_end) send_end = (dsp + cnt) * es;
             }
         const size_t *rc = c + 2 * n, *rd = c + 3 * n;
         for (int p = 0; p < n; p++) {
             const char *rp = (const char *)a->recvbuff + rd[p] * es;
             if (overlap(rp, rc[p] * es, a->sendbuff, send_end))
-                return pc_err(comm, podcclInvalidArgument, "%s: receive region of rank %d overlaps sendbuff", fn, p);
+                return pc_err(comm, podcclInvalidArgument,
+                              "%s: receive region of rank %d overlaps sendbuff", fn, p);
             for (int q = p + 1; q < n; q++)
                 if (overlap(rp, rc[p] * es, (const char *)a->recvbuff + rd[q] * es, rc[q] * es))
-                    return pc_err(comm, podcclInvalidArgument, "%s: receive regions of ranks %d and %d overlap",
-                                  fn, p, q);
+                    return pc_err(comm, podcclInvalidArgument,
+                                  "%s: receive regions of ranks %d and %d overlap", fn, p, q);
         }
         return podcclSuccess;
     }
@@ -76,8 +80,8 @@ static podcclResult_t check_args(podcclComm_t comm, const pc_args *a) {
     int per_rank_send = a->coll == PC_REDUCESCATTER || a->coll == PC_ALLTOALL;
     size_t lim = SIZE_MAX / es / ((per_rank_recv || per_rank_send) ? (size_t)n : 1);
     if (a->count > lim)
-        return pc_err(comm, podcclInvalidArgument, "%s: count %zu times %zu-byte elements overflows size_t", fn,
-                      a->count, es);
+        return pc_err(comm, podcclInvalidArgument,
+                      "%s: count %zu times %zu-byte elements overflows size_t", fn, a->count, es);
     size_t B = a->count * es;
     size_t sbytes = per_rank_send ? B * n : B, rbytes = per_rank_recv ? B * n : B;
     int uses_send = a->coll != PC_RECV && (a->coll != PC_BROADCAST || me == a->root);
@@ -90,11 +94,18 @@ static podcclResult_t check_args(podcclComm_t comm, const pc_args *a) {
     const char *s = a->sendbuff, *r = a->recvbuff;
     int in_place = 0;
     switch (a->coll) {
-    case PC_ALLGATHER: in_place = s == r + (size_t)me * B; break;
-    case PC_REDUCESCATTER: in_place = r == s + (size_t)me * B; break;
+    case PC_ALLGATHER:
+        in_place = s == r + (size_t)me * B;
+        break;
+    case PC_REDUCESCATTER:
+        in_place = r == s + (size_t)me * B;
+        break;
     case PC_SEND:
-    case PC_RECV: in_place = 1; break;
-    default: in_place = s == r;
+    case PC_RECV:
+        in_place = 1;
+        break;
+    default:
+        in_place = s == r;
     }
     if (!in_place && overlap(s, sbytes, r, rbytes))
         return pc_err(comm, podcclInvalidArgument,
@@ -109,12 +120,15 @@ static podcclResult_t build(podcclComm_t comm, const pc_args *a, pc_sched *s) {
     size_t es = pc_type_size(a->dtype), chunk = comm->chunk_bytes;
     s->dtype = a->dtype, s->op = a->op;
     switch (a->coll) {
-    case PC_ALLREDUCE: return ring_allreduce(s, a, me, n, chunk);
-    case PC_ALLGATHER: return ring_allgather(s, a, me, n, chunk);
+    case PC_ALLREDUCE:
+        return ring_allreduce(s, a, me, n, chunk);
+    case PC_ALLGATHER:
+        return ring_allgather(s, a, me, n, chunk);
     case PC_REDUCESCATTER:
         PCCHECK(pc_comm_tmp(comm, a->count * es * n));
         return ring_reducescatter(s, a, me, n, chunk, comm->tmp);
-    case PC_BROADCAST: return ring_broadcast(s, a, me, n, chunk);
+    case PC_BROADCAST:
+        return ring_broadcast(s, a, me, n, chunk);
     case PC_REDUCE:
         PCCHECK(pc_comm_tmp(comm, a->count * es));
         return ring_reduce(s, a, me, n, chunk, comm->tmp);
@@ -129,7 +143,8 @@ static podcclResult_t build(podcclComm_t comm, const pc_args *a, pc_sched *s) {
         }
         return pairwise_alltoall(s, a, me, n, chunk, src);
     }
-    default: return pc_err(comm, podcclInternalError, "no schedule for collective %d", a->coll);
+    default:
+        return pc_err(comm, podcclInternalError, "no schedule for collective %d", a->coll);
     }
 }
 
@@ -158,7 +173,8 @@ podcclResult_t pc_run(podcclComm_t comm, const pc_args *a) {
         }
     }
     if (res == podcclSuccess && a->op == podcclAvg) {
-        if (a->coll == PC_ALLREDUCE || a->coll == PC_REDUCESCATTER || (a->coll == PC_REDUCE && comm->rank == a->root))
+        if (a->coll == PC_ALLREDUCE || a->coll == PC_REDUCESCATTER ||
+            (a->coll == PC_REDUCE && comm->rank == a->root))
             pc_avg_finish(a->recvbuff, a->count, a->dtype, comm->nranks);
     }
     if (breaks_comm(res)) pc_comm_fail(comm, res);
@@ -272,7 +288,8 @@ podcclResult_t podcclStreamCreate(podcclStream_t *stream) {
     int e = pthread_create(&st->thread, NULL, stream_main, st);
     if (e) {
         free(st);
-        return pc_err(NULL, podcclSystemError, "podcclStreamCreate: pthread_create: %s", strerror(e));
+        return pc_err(NULL, podcclSystemError, "podcclStreamCreate: pthread_create: %s",
+                      strerror(e));
     }
     *stream = st;
     return podcclSuccess;
@@ -312,8 +329,10 @@ static podcclResult_t stream_push(podcclStream_t st, pc_item *items) {
     }
     b->items = items;
     pthread_mutex_lock(&st->lock);
-    if (st->tail) st->tail->next = b;
-    else st->head = b;
+    if (st->tail)
+        st->tail->next = b;
+    else
+        st->head = b;
     st->tail = b;
     pthread_cond_signal(&st->work);
     pthread_mutex_unlock(&st->lock);
@@ -333,7 +352,8 @@ podcclResult_t podcclGroupStart(void) {
 
 podcclResult_t podcclGroupEnd(void) {
     if (group_depth == 0)
-        return pc_err(NULL, podcclInvalidUsage, "podcclGroupEnd without a matching podcclGroupStart");
+        return pc_err(NULL, podcclInvalidUsage,
+                      "podcclGroupEnd without a matching podcclGroupStart");
     if (--group_depth > 0) return podcclSuccess;
     pc_item *items = group_head;
     podcclStream_t st = group_stream;
@@ -375,8 +395,10 @@ static podcclResult_t submit(podcclComm_t comm, pc_args *a, podcclStream_t strea
     }
     atomic_fetch_add(&comm->active, 1);
     if (group_depth) {
-        if (group_tail) group_tail->next = it;
-        else group_head = it;
+        if (group_tail)
+            group_tail->next = it;
+        else
+            group_head = it;
         group_tail = it;
         if (!group_stream) group_stream = stream;
         return podcclSuccess;
@@ -386,16 +408,25 @@ static podcclResult_t submit(podcclComm_t comm, pc_args *a, podcclStream_t strea
 
 /* ---- the API ----------------------------------------------------------------------------- */
 
-podcclResult_t podcclAllReduce(const void *sendbuff, void *recvbuff, size_t count, podcclDataType_t datatype,
-                               podcclRedOp_t op, podcclComm_t comm, podcclStream_t stream) {
-    pc_args a = {.coll = PC_ALLREDUCE, .sendbuff = sendbuff, .recvbuff = recvbuff, .count = count,
-                 .dtype = datatype, .op = op};
+podcclResult_t podcclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
+                               podcclDataType_t datatype, podcclRedOp_t op, podcclComm_t comm,
+                               podcclStream_t stream) {
+    pc_args a = {.coll = PC_ALLREDUCE,
+                 .sendbuff = sendbuff,
+                 .recvbuff = recvbuff,
+                 .count = count,
+                 .dtype = datatype,
+                 .op = op};
     return submit(comm, &a, stream);
 }
 
-podcclResult_t podcclAllGather(const void *sendbuff, void *recvbuff, size_t sendcount, podcclDataType_t datatype,
-                               podcclComm_t comm, podcclStream_t stream) {
-    pc_args a = {.coll = PC_ALLGATHER, .sendbuff = sendbuff, .recvbuff = recvbuff, .count = sendcount,
+podcclResult_t podcclAllGather(const void *sendbuff, void *recvbuff, size_t sendcount,
+                               podcclDataType_t datatype, podcclComm_t comm,
+                               podcclStream_t stream) {
+    pc_args a = {.coll = PC_ALLGATHER,
+                 .sendbuff = sendbuff,
+                 .recvbuff = recvbuff,
+                 .count = sendcount,
                  .dtype = datatype};
     return submit(comm, &a, stream);
 }
@@ -403,38 +434,58 @@ podcclResult_t podcclAllGather(const void *sendbuff, void *recvbuff, size_t send
 podcclResult_t podcclReduceScatter(const void *sendbuff, void *recvbuff, size_t recvcount,
                                    podcclDataType_t datatype, podcclRedOp_t op, podcclComm_t comm,
                                    podcclStream_t stream) {
-    pc_args a = {.coll = PC_REDUCESCATTER, .sendbuff = sendbuff, .recvbuff = recvbuff, .count = recvcount,
-                 .dtype = datatype, .op = op};
+    pc_args a = {.coll = PC_REDUCESCATTER,
+                 .sendbuff = sendbuff,
+                 .recvbuff = recvbuff,
+                 .count = recvcount,
+                 .dtype = datatype,
+                 .op = op};
     return submit(comm, &a, stream);
 }
 
-podcclResult_t podcclBroadcast(const void *sendbuff, void *recvbuff, size_t count, podcclDataType_t datatype,
-                               int root, podcclComm_t comm, podcclStream_t stream) {
-    pc_args a = {.coll = PC_BROADCAST, .sendbuff = sendbuff, .recvbuff = recvbuff, .count = count,
-                 .dtype = datatype, .root = root};
+podcclResult_t podcclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
+                               podcclDataType_t datatype, int root, podcclComm_t comm,
+                               podcclStream_t stream) {
+    pc_args a = {.coll = PC_BROADCAST,
+                 .sendbuff = sendbuff,
+                 .recvbuff = recvbuff,
+                 .count = count,
+                 .dtype = datatype,
+                 .root = root};
     return submit(comm, &a, stream);
 }
 
-podcclResult_t podcclReduce(const void *sendbuff, void *recvbuff, size_t count, podcclDataType_t datatype,
-                            podcclRedOp_t op, int root, podcclComm_t comm, podcclStream_t stream) {
-    pc_args a = {.coll = PC_REDUCE, .sendbuff = sendbuff, .recvbuff = recvbuff, .count = count,
-                 .dtype = datatype, .op = op, .root = root};
+podcclResult_t podcclReduce(const void *sendbuff, void *recvbuff, size_t count,
+                            podcclDataType_t datatype, podcclRedOp_t op, int root,
+                            podcclComm_t comm, podcclStream_t stream) {
+    pc_args a = {.coll = PC_REDUCE,
+                 .sendbuff = sendbuff,
+                 .recvbuff = recvbuff,
+                 .count = count,
+                 .dtype = datatype,
+                 .op = op,
+                 .root = root};
     return submit(comm, &a, stream);
 }
 
-podcclResult_t podcclAllToAll(const void *sendbuff, void *recvbuff, size_t count, podcclDataType_t datatype,
-                              podcclComm_t comm, podcclStream_t stream) {
-    pc_args a = {.coll = PC_ALLTOALL, .sendbuff = sendbuff, .recvbuff = recvbuff, .count = count,
+podcclResult_t podcclAllToAll(const void *sendbuff, void *recvbuff, size_t count,
+                              podcclDataType_t datatype, podcclComm_t comm, podcclStream_t stream) {
+    pc_args a = {.coll = PC_ALLTOALL,
+                 .sendbuff = sendbuff,
+                 .recvbuff = recvbuff,
+                 .count = count,
                  .dtype = datatype};
     return submit(comm, &a, stream);
 }
 
-podcclResult_t podcclAllToAllv(const void *sendbuff, const size_t sendcounts[], const size_t sdispls[],
-                               void *recvbuff, const size_t recvcounts[], const size_t rdispls[],
-                               podcclDataType_t datatype, podcclComm_t comm, podcclStream_t stream) {
+podcclResult_t podcclAllToAllv(const void *sendbuff, const size_t sendcounts[],
+                               const size_t sdispls[], void *recvbuff, const size_t recvcounts[],
+                               const size_t rdispls[], podcclDataType_t datatype, podcclComm_t comm,
+                               podcclStream_t stream) {
     PCCHECK(check_comm(comm, "podcclAllToAllv"));
     if (!sendcounts || !sdispls || !recvcounts || !rdispls)
-        return pc_err(comm, podcclInvalidArgument, "podcclAllToAllv: a count or displacement array is NULL");
+        return pc_err(comm, podcclInvalidArgument,
+                      "podcclAllToAllv: a count or displacement array is NULL");
     int n = comm->nranks;
     size_t *c = malloc(sizeof(size_t) * 4 * (size_t)n);
     if (!c) return pc_err(comm, podcclSystemError, "out of memory");
@@ -442,7 +493,11 @@ podcclResult_t podcclAllToAllv(const void *sendbuff, const size_t sendcounts[], 
     memcpy(c + n, sdispls, sizeof(size_t) * n);
     memcpy(c + 2 * n, recvcounts, sizeof(size_t) * n);
     memcpy(c + 3 * n, rdispls, sizeof(size_t) * n);
-    pc_args a = {.coll = PC_ALLTOALLV, .sendbuff = sendbuff, .recvbuff = recvbuff, .dtype = datatype, .counts = c};
+    pc_args a = {.coll = PC_ALLTOALLV,
+                 .sendbuff = sendbuff,
+                 .recvbuff = recvbuff,
+                 .dtype = datatype,
+                 .counts = c};
     podcclResult_t r = submit(comm, &a, stream);
     free(c);
     return r;
@@ -450,13 +505,15 @@ podcclResult_t podcclAllToAllv(const void *sendbuff, const size_t sendcounts[], 
 
 podcclResult_t podcclSend(const void *sendbuff, size_t count, podcclDataType_t datatype, int peer,
                           podcclComm_t comm, podcclStream_t stream) {
-    pc_args a = {.coll = PC_SEND, .sendbuff = sendbuff, .count = count, .dtype = datatype, .root = peer};
+    pc_args a = {
+        .coll = PC_SEND, .sendbuff = sendbuff, .count = count, .dtype = datatype, .root = peer};
     return submit(comm, &a, stream);
 }
 
-podcclResult_t podcclRecv(void *recvbuff, size_t count, podcclDataType_t datatype, int peer, podcclComm_t comm,
-                          podcclStream_t stream) {
-    pc_args a = {.coll = PC_RECV, .recvbuff = recvbuff, .count = count, .dtype = datatype, .root = peer};
+podcclResult_t podcclRecv(void *recvbuff, size_t count, podcclDataType_t datatype, int peer,
+                          podcclComm_t comm, podcclStream_t stream) {
+    pc_args a = {
+        .coll = PC_RECV, .recvbuff = recvbuff, .count = count, .dtype = datatype, .root = peer};
     return submit(comm, &a, stream);
 }
 

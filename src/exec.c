@@ -60,7 +60,8 @@ podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int
         shm_publish_failure(comm, culprit, rc);
         return pc_err(comm, rc == podcclTimeout ? podcclTimeout : podcclRemoteError,
                       "rank %d: rank %d failed (%s; reported by rank %d)", comm->rank, culprit,
-                      rc == podcclTimeout ? "stopped making progress" : "exited or aborted", reporter);
+                      rc == podcclTimeout ? "stopped making progress" : "exited or aborted",
+                      reporter);
     }
     if (now - w->idle_since > comm->timeout) {
         int culprit = stalest_peer(comm, now);
@@ -148,7 +149,8 @@ static int build_lanes(exec_t *e, int nranks) {
         e->lanes[l].n++;
     }
     int off = 0;
-    for (int l = 0; l < e->nlanes; l++) e->lanes[l].steps = all + off, off += e->lanes[l].n, e->lanes[l].n = 0;
+    for (int l = 0; l < e->nlanes; l++)
+        e->lanes[l].steps = all + off, off += e->lanes[l].n, e->lanes[l].n = 0;
     for (int i = 0; i < s->n; i++) {
         lane_t *ln = &e->lanes[e->lane_of[i]];
         ln->steps[ln->n++] = i;
@@ -195,7 +197,8 @@ podcclResult_t pc_exec(podcclComm_t comm, pc_sched *s) {
                     ndone++, progress = 1, ln->next++;
                     continue;
                 }
-                if (ln->inflight >= maxin || (st->kind == PC_STEP_RECV_REDUCE && e.nfree == 0)) break;
+                if (ln->inflight >= maxin || (st->kind == PC_STEP_RECV_REDUCE && e.nfree == 0))
+                    break;
                 int posted;
                 PCCHECKGOTO(post_step(comm, &e, i, &posted), res, out);
                 if (!posted) break;

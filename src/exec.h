@@ -14,7 +14,9 @@ typedef struct {
     double idle_since, next_check;
 } pc_wait;
 
-static inline void pc_wait_reset(pc_wait *w) { w->polls = 0, w->idle_since = 0; }
+static inline void pc_wait_reset(pc_wait *w) {
+    w->polls = 0, w->idle_since = 0;
+}
 /* Call when a poll found nothing to do. Returns podcclRemoteError (peer dead, comm aborted) or
  * podcclTimeout (no progress for comm->timeout seconds), naming the peer. */
 podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int npeers);

@@ -56,7 +56,8 @@ typedef void (*pc_avg_fn)(void *buf, size_t n, int nranks);
 
 /* Each kernel is compiled for AVX-512, AVX2 and baseline x86-64; the loader picks the widest
  * the CPU has (an ifunc), so one binary runs everywhere at full vector width. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
 #define PC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define PC_CLONES
@@ -64,7 +65,7 @@ typedef void (*pc_avg_fn)(void *buf, size_t n, int nranks);
 
 /* One kernel per type x op; the body reads a[i] and b[i] before it writes d[i]. */
 #define PC_KERNEL(T, UT, NAME, EXPR)                                                               \
-    PC_CLONES static void NAME(void *dv, const void *av, const void *bv, size_t n) {                         \
+    PC_CLONES static void NAME(void *dv, const void *av, const void *bv, size_t n) {               \
         T *d = dv;                                                                                 \
         const T *a = av, *b = bv;                                                                  \
         PC_FOR(T, n, i, T x = a[i], y = b[i]; d[i] = (EXPR););                                     \

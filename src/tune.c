@@ -12,8 +12,12 @@ static const char *coll_names[PC_NCOLL] = {"allreduce", "allgather", "reducescat
                                            "reduce",    "alltoall",  "alltoallv",     "send",
                                            "recv",      "barrier"};
 
-const char *tune_algo_name(pc_algo a) { return a < PC_NALGO ? algo_names[a] : "?"; }
-const char *tune_coll_name(int c) { return c >= 0 && c < PC_NCOLL ? coll_names[c] : "?"; }
+const char *tune_algo_name(pc_algo a) {
+    return a < PC_NALGO ? algo_names[a] : "?";
+}
+const char *tune_coll_name(int c) {
+    return c >= 0 && c < PC_NCOLL ? coll_names[c] : "?";
+}
 
 /* Which algorithms implement which collective. */
 static int has_algo(int coll, pc_algo a) {
@@ -22,11 +26,16 @@ static int has_algo(int coll, pc_algo a) {
     case PC_ALLGATHER:
     case PC_REDUCESCATTER:
     case PC_BROADCAST:
-    case PC_REDUCE: return a == PC_ALGO_RING || a == PC_ALGO_DIRECT || a == PC_ALGO_CMA;
-    case PC_ALLTOALL: return a == PC_ALGO_PAIRWISE || a == PC_ALGO_DIRECT || a == PC_ALGO_CMA;
-    case PC_ALLTOALLV: return a == PC_ALGO_PAIRWISE || a == PC_ALGO_CMA;
-    case PC_BARRIER: return a == PC_ALGO_DIRECT;
-    default: return 0;
+    case PC_REDUCE:
+        return a == PC_ALGO_RING || a == PC_ALGO_DIRECT || a == PC_ALGO_CMA;
+    case PC_ALLTOALL:
+        return a == PC_ALGO_PAIRWISE || a == PC_ALGO_DIRECT || a == PC_ALGO_CMA;
+    case PC_ALLTOALLV:
+        return a == PC_ALGO_PAIRWISE || a == PC_ALGO_CMA;
+    case PC_BARRIER:
+        return a == PC_ALGO_DIRECT;
+    default:
+        return 0;
     }
 }
 
@@ -49,15 +58,16 @@ podcclResult_t tune_parse_override(podcclComm_t comm, const char *spec) {
         if (colon) {
             coll = find_name(p, (size_t)(colon - p), coll_names, PC_NCOLL);
             if (coll < 0)
-                return pc_err(comm, podcclInvalidArgument, "PODCCL_ALGO=%s: unknown collective '%.*s'",
-                              spec, (int)(colon - p), p);
+                return pc_err(comm, podcclInvalidArgument,
+                              "PODCCL_ALGO=%s: unknown collective '%.*s'", spec, (int)(colon - p),
+                              p);
             an = colon + 1, alen = len - (size_t)(colon - p) - 1;
         }
         int a = find_name(an, alen, algo_names, PC_NALGO);
         if (a < 0)
             return pc_err(comm, podcclInvalidArgument,
-                          "PODCCL_ALGO=%s: unknown algorithm '%.*s' (ring, direct, pairwise, cma)", spec,
-                          (int)alen, an);
+                          "PODCCL_ALGO=%s: unknown algorithm '%.*s' (ring, direct, pairwise, cma)",
+                          spec, (int)alen, an);
         if (coll >= 0) {
             if (a != PC_ALGO_AUTO && !has_algo(coll, a))
                 return pc_err(comm, podcclInvalidArgument, "PODCCL_ALGO=%s: %s has no %s algorithm",
@@ -94,8 +104,9 @@ static int feasible(podcclComm_t comm, const pc_args *a, pc_algo algo, char *why
         }
     }
     if (algo == PC_ALGO_CMA && !shm_cma_ok(comm)) {
-        snprintf(why, len, "the kernel does not let ranks read each other with process_vm_readv "
-                           "(ptrace permission, seccomp) or PODCCL_SHM_CMA=0");
+        snprintf(why, len,
+                 "the kernel does not let ranks read each other with process_vm_readv "
+                 "(ptrace permission, seccomp) or PODCCL_SHM_CMA=0");
         return 0;
     }
     return 1;
@@ -166,10 +177,13 @@ static double whole_bytes(podcclComm_t comm, const pc_args *a) {
     switch (a->coll) {
     case PC_ALLGATHER:
     case PC_REDUCESCATTER:
-    case PC_ALLTOALL: return (double)a->count * es * n;
+    case PC_ALLTOALL:
+        return (double)a->count * es * n;
     case PC_ALLTOALLV:
-    case PC_BARRIER: return 0;
-    default: return (double)a->count * es;
+    case PC_BARRIER:
+        return 0;
+    default:
+        return (double)a->count * es;
     }
 }
 
@@ -198,8 +212,8 @@ podcclResult_t tune_pick(podcclComm_t comm, const pc_args *a, pc_algo *algo) {
         return podcclSuccess;
     }
     if (f != PC_ALGO_AUTO && !feasible(comm, a, f, why, sizeof(why)))
-        return pc_err(comm, podcclInvalidUsage, "PODCCL_ALGO forces %s for %s, but %s", algo_names[f],
-                      coll_names[a->coll], why);
+        return pc_err(comm, podcclInvalidUsage, "PODCCL_ALGO forces %s for %s, but %s",
+                      algo_names[f], coll_names[a->coll], why);
     if (f != PC_ALGO_AUTO) {
         *algo = f;
         return podcclSuccess;
@@ -212,10 +226,11 @@ podcclResult_t tune_pick(podcclComm_t comm, const pc_args *a, pc_algo *algo) {
         double t = cost(comm, a, c);
         if (t < best_t) best_t = t, best = c;
     }
-    if (best == PC_ALGO_AUTO) return pc_err(comm, podcclInternalError, "no algorithm for %s", coll_names[a->coll]);
+    if (best == PC_ALGO_AUTO)
+        return pc_err(comm, podcclInternalError, "no algorithm for %s", coll_names[a->coll]);
     if (comm->last_pick[a->coll] != best)
-        pc_log(PC_LOG_INFO, PC_SUB_TUNE, "%s count %zu %s: %s (predicted %.2f us)", coll_names[a->coll],
-               a->count, pc_type_name(a->dtype), algo_names[best], best_t);
+        pc_log(PC_LOG_INFO, PC_SUB_TUNE, "%s count %zu %s: %s (predicted %.2f us)",
+               coll_names[a->coll], a->count, pc_type_name(a->dtype), algo_names[best], best_t);
     comm->last_pick[a->coll] = best;
     *c = (pc_tune_cache){.valid = 1, .count = a->count, .dtype = a->dtype, .algo = best};
     *algo = best;

@@ -15,9 +15,9 @@ struct podcclComm;
 
 typedef struct pc_props {
     const char *name;
-    double bw_gbps;      /* per-rank bandwidth, GB/s, for the cost model */
-    double latency_us;   /* one message, us */
-    int max_requests;    /* requests in flight per connection */
+    double bw_gbps;       /* per-rank bandwidth, GB/s, for the cost model */
+    double latency_us;    /* one message, us */
+    int max_requests;     /* requests in flight per connection */
     int memory_semantics; /* peers can load/store each other's memory (direct algorithms) */
 } pc_props;
 

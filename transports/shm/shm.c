@@ -41,7 +41,7 @@ typedef struct {
      * connected to the culprit learn the cause at once instead of timing out. */
     _Atomic int32_t failed_rank1;
     _Atomic int32_t failed_rc;
-    uint64_t self_addr; /* where the owner maps this segment (CMA probe) */
+    uint64_t self_addr;                /* where the owner maps this segment (CMA probe) */
     _Alignas(CL) uint64_t cma_addr[3]; /* send, recv, aux buffer of the current CMA operation */
     _Alignas(CL) uint64_t counts[];    /* [2 * nlocal]: all-to-all-v send counts, displacements */
 } ctrl_t;
@@ -62,11 +62,11 @@ typedef struct {
 struct shm_domain {
     geom_t g;
     char name[64];
-    char *mine;    /* this rank's segment */
-    char **peers;  /* [nlocal] mapped segments (peers[local_rank] == mine) */
-    int *pidfd;    /* [nlocal] */
+    char *mine;   /* this rank's segment */
+    char **peers; /* [nlocal] mapped segments (peers[local_rank] == mine) */
+    int *pidfd;   /* [nlocal] */
     int unlinked;
-    int cma_ok;    /* every local pair may use process_vm_readv */
+    int cma_ok; /* every local pair may use process_vm_readv */
 };
 
 typedef struct shm_req {
@@ -98,9 +98,8 @@ static void geom_init(geom_t *g, podcclComm_t comm) {
     g->ctrl_bytes = ALIGN_UP(sizeof(ctrl_t) + 2 * sizeof(uint64_t) * (size_t)g->nlocal, 4096);
     size_t fixed = g->ctrl_bytes + (size_t)g->direct_slots * g->direct_bytes;
     size_t per_fifo_hdr = ALIGN_UP(3 * CL + sizeof(uint64_t) * g->nslots, 4096);
-    size_t avail = budget > fixed + g->nlocal * per_fifo_hdr
-                       ? budget - fixed - g->nlocal * per_fifo_hdr
-                       : 0;
+    size_t avail =
+        budget > fixed + g->nlocal * per_fifo_hdr ? budget - fixed - g->nlocal * per_fifo_hdr : 0;
     size_t slot = avail / ((size_t)g->nlocal * g->nslots);
     if (slot > comm->chunk_bytes) slot = comm->chunk_bytes;
     slot = slot / 4096 * 4096;
@@ -112,7 +111,9 @@ static void geom_init(geom_t *g, podcclComm_t comm) {
     g->seg_bytes = g->off_fifo + (size_t)g->nlocal * g->fifo_bytes;
 }
 
-static ctrl_t *ctrl_of(struct shm_domain *d, int lidx) { return (ctrl_t *)d->peers[lidx]; }
+static ctrl_t *ctrl_of(struct shm_domain *d, int lidx) {
+    return (ctrl_t *)d->peers[lidx];
+}
 static fifo_t *fifo_in(struct shm_domain *d, int owner, int sender) {
     return (fifo_t *)(d->peers[owner] + d->g.off_fifo + (size_t)sender * d->g.fifo_bytes);
 }
@@ -164,21 +165,24 @@ static podcclResult_t shm_listen(podcclComm_t comm, void *handle, void **listen_
     }
     int fd = shm_open(d->name, O_CREAT | O_EXCL | O_RDWR, 0600);
     if (fd < 0) {
-        podcclResult_t r = pc_err(comm, podcclSystemError, "shm_open(%s): %s", d->name, strerror(errno));
+        podcclResult_t r =
+            pc_err(comm, podcclSystemError, "shm_open(%s): %s", d->name, strerror(errno));
         free(d->peers), free(d->pidfd), free(d);
         return r;
     }
     /* fallocate, not just ftruncate: a short /dev/shm must fail here, not SIGBUS later. */
-    int e = ftruncate(fd, (off_t)d->g.seg_bytes) ? errno : posix_fallocate(fd, 0, (off_t)d->g.seg_bytes);
-    char *mem = e ? MAP_FAILED : mmap(NULL, d->g.seg_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int e = ftruncate(fd, (off_t)d->g.seg_bytes) ? errno
+                                                 : posix_fallocate(fd, 0, (off_t)d->g.seg_bytes);
+    char *mem =
+        e ? MAP_FAILED : mmap(NULL, d->g.seg_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (!e && mem == MAP_FAILED) e = errno;
     close(fd);
     if (e) {
         shm_unlink(d->name);
-        podcclResult_t r = pc_err(comm, podcclSystemError,
-                                  "cannot allocate %zu bytes of shared memory in /dev/shm: %s%s",
-                                  d->g.seg_bytes, strerror(e),
-                                  e == ENOSPC ? " (enlarge /dev/shm, e.g. docker --shm-size)" : "");
+        podcclResult_t r =
+            pc_err(comm, podcclSystemError,
+                   "cannot allocate %zu bytes of shared memory in /dev/shm: %s%s", d->g.seg_bytes,
+                   strerror(e), e == ENOSPC ? " (enlarge /dev/shm, e.g. docker --shm-size)" : "");
         free(d->peers), free(d->pidfd), free(d);
         return r;
     }
@@ -196,8 +200,8 @@ static podcclResult_t shm_listen(podcclComm_t comm, void *handle, void **listen_
     *listen_comm = d;
     pc_log(PC_LOG_INFO, PC_SUB_SHM,
            "shm segment %s: %zu KiB (direct %dx%zu KiB, %d FIFOs of %d x %zu KiB)", d->name,
-           d->g.seg_bytes >> 10, d->g.direct_slots, d->g.direct_bytes >> 10, d->g.nlocal, d->g.nslots,
-           d->g.slot_bytes >> 10);
+           d->g.seg_bytes >> 10, d->g.direct_slots, d->g.direct_bytes >> 10, d->g.nlocal,
+           d->g.nslots, d->g.slot_bytes >> 10);
     return podcclSuccess;
 }
 
@@ -227,7 +231,8 @@ static podcclResult_t shm_connect(podcclComm_t comm, int peer, const void *handl
         char *mem = mmap(NULL, d->g.seg_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         close(fd);
         if (mem == MAP_FAILED)
-            return pc_err(comm, podcclSystemError, "mmap of rank %d's segment: %s", peer, strerror(errno));
+            return pc_err(comm, podcclSystemError, "mmap of rank %d's segment: %s", peer,
+                          strerror(errno));
         d->peers[lp] = mem;
         d->pidfd[lp] = open_pidfd(h->pid);
     }
@@ -305,19 +310,24 @@ static podcclResult_t post(shm_conn *c, int is_send, void *buf, size_t bytes, vo
         return podcclSuccess;
     }
     r->conn = c, r->buf = buf, r->bytes = bytes, r->is_send = is_send;
-    shm_req **head = is_send ? &c->sendq : &c->recvq, **tail = is_send ? &c->sendq_tail : &c->recvq_tail;
-    if (*tail) (*tail)->next = r;
-    else *head = r;
+    shm_req **head = is_send ? &c->sendq : &c->recvq,
+            **tail = is_send ? &c->sendq_tail : &c->recvq_tail;
+    if (*tail)
+        (*tail)->next = r;
+    else
+        *head = r;
     *tail = r;
     *req = r;
     return podcclSuccess;
 }
 
-static podcclResult_t shm_isend(void *conn, const void *buf, size_t bytes, int tag, void *mr, void **req) {
+static podcclResult_t shm_isend(void *conn, const void *buf, size_t bytes, int tag, void *mr,
+                                void **req) {
     (void)tag, (void)mr;
     return post(conn, 1, (void *)buf, bytes, req);
 }
-static podcclResult_t shm_irecv(void *conn, void *buf, size_t bytes, int tag, void *mr, void **req) {
+static podcclResult_t shm_irecv(void *conn, void *buf, size_t bytes, int tag, void *mr,
+                                void **req) {
     (void)tag, (void)mr;
     return post(conn, 0, buf, bytes, req);
 }
@@ -434,17 +444,25 @@ const pc_transport pc_transport_shm = {
 
 /* ---- direct (one-shot) domain ------------------------------------------------------------ */
 
-size_t shm_direct_bytes(podcclComm_t comm) { return comm->shm->g.direct_cap; }
-int shm_direct_slots(podcclComm_t comm) { return comm->shm->g.direct_slots; }
-size_t shm_segment_bytes(podcclComm_t comm) { return comm->shm ? comm->shm->g.seg_bytes : 0; }
+size_t shm_direct_bytes(podcclComm_t comm) {
+    return comm->shm->g.direct_cap;
+}
+int shm_direct_slots(podcclComm_t comm) {
+    return comm->shm->g.direct_slots;
+}
+size_t shm_segment_bytes(podcclComm_t comm) {
+    return comm->shm ? comm->shm->g.seg_bytes : 0;
+}
 
 char *shm_direct_buf(podcclComm_t comm, int lidx, uint64_t seq) {
     struct shm_domain *d = comm->shm;
-    return d->peers[lidx] + d->g.off_direct + (seq % (uint64_t)d->g.direct_slots) * d->g.direct_bytes;
+    return d->peers[lidx] + d->g.off_direct +
+           (seq % (uint64_t)d->g.direct_slots) * d->g.direct_bytes;
 }
 
 void shm_word_set(podcclComm_t comm, int word, uint64_t v) {
-    atomic_store_explicit(&ctrl_of(comm->shm, comm->local_rank)->w[word].v, v, memory_order_release);
+    atomic_store_explicit(&ctrl_of(comm->shm, comm->local_rank)->w[word].v, v,
+                          memory_order_release);
 }
 
 uint64_t shm_word_get(podcclComm_t comm, int lidx, int word) {
@@ -460,13 +478,16 @@ podcclResult_t shm_wait_ge(podcclComm_t comm, int lidx, _Atomic uint64_t *w, uin
     pc_wait wt;
     pc_wait_reset(&wt);
     int peer = comm->local_ranks[lidx];
-    while (atomic_load_explicit(w, memory_order_acquire) < v) PCCHECK(pc_wait_idle(comm, &wt, &peer, 1));
+    while (atomic_load_explicit(w, memory_order_acquire) < v)
+        PCCHECK(pc_wait_idle(comm, &wt, &peer, 1));
     return podcclSuccess;
 }
 
 /* ---- single copy: Linux Cross-Memory Attach (process_vm_readv) ---------------------------- */
 
-int shm_cma_ok(podcclComm_t comm) { return comm->shm && comm->shm->cma_ok; }
+int shm_cma_ok(podcclComm_t comm) {
+    return comm->shm && comm->shm->cma_ok;
+}
 
 void shm_cma_publish(podcclComm_t comm, const void *send, const void *recv, const void *aux,
                      const size_t *counts, const size_t *displs) {
@@ -475,10 +496,13 @@ void shm_cma_publish(podcclComm_t comm, const void *send, const void *recv, cons
     c->cma_addr[1] = (uint64_t)(uintptr_t)recv;
     c->cma_addr[2] = (uint64_t)(uintptr_t)aux;
     if (counts)
-        for (int i = 0; i < comm->nlocal; i++) c->counts[i] = counts[i], c->counts[comm->nlocal + i] = displs[i];
+        for (int i = 0; i < comm->nlocal; i++)
+            c->counts[i] = counts[i], c->counts[comm->nlocal + i] = displs[i];
 }
 
-uint64_t shm_cma_addr(podcclComm_t comm, int lidx, int which) { return ctrl_of(comm->shm, lidx)->cma_addr[which]; }
+uint64_t shm_cma_addr(podcclComm_t comm, int lidx, int which) {
+    return ctrl_of(comm->shm, lidx)->cma_addr[which];
+}
 
 void shm_cma_counts(podcclComm_t comm, int lidx, int to, size_t *count, size_t *displ) {
     ctrl_t *c = ctrl_of(comm->shm, lidx);
@@ -486,7 +510,8 @@ void shm_cma_counts(podcclComm_t comm, int lidx, int to, size_t *count, size_t *
     *displ = c->counts[comm->nlocal + to];
 }
 
-podcclResult_t shm_cma_read(podcclComm_t comm, int lidx, void *local, uint64_t remote, size_t bytes) {
+podcclResult_t shm_cma_read(podcclComm_t comm, int lidx, void *local, uint64_t remote,
+                            size_t bytes) {
     pid_t pid = ctrl_of(comm->shm, lidx)->pid;
     while (bytes) {
         struct iovec l = {.iov_base = local, .iov_len = bytes};
@@ -500,8 +525,8 @@ podcclResult_t shm_cma_read(podcclComm_t comm, int lidx, void *local, uint64_t r
                 return pc_err(comm, podcclRemoteError, "rank %d: peer rank %d (pid %d) has exited",
                               comm->rank, peer, (int)pid);
             }
-            return pc_err(comm, podcclSystemError, "rank %d: process_vm_readv from rank %d: %s", comm->rank,
-                          peer, got < 0 ? strerror(errno) : "read nothing");
+            return pc_err(comm, podcclSystemError, "rank %d: process_vm_readv from rank %d: %s",
+                          comm->rank, peer, got < 0 ? strerror(errno) : "read nothing");
         }
         local = (char *)local + got, remote += (uint64_t)got, bytes -= (size_t)got;
     }
@@ -520,9 +545,11 @@ int shm_cma_probe(podcclComm_t comm) {
         ctrl_t *c = ctrl_of(d, i);
         int32_t pid = 0;
         struct iovec l = {.iov_base = &pid, .iov_len = sizeof(pid)};
-        struct iovec r = {.iov_base = (void *)(uintptr_t)(c->self_addr + offsetof(ctrl_t, pid)), .iov_len = sizeof(pid)};
+        struct iovec r = {.iov_base = (void *)(uintptr_t)(c->self_addr + offsetof(ctrl_t, pid)),
+                          .iov_len = sizeof(pid)};
         if (process_vm_readv(c->pid, &l, 1, &r, 1, 0) != (ssize_t)sizeof(pid) || pid != c->pid) {
-            pc_log(PC_LOG_INFO, PC_SUB_SHM, "single copy (process_vm_readv) to rank %d not allowed: %s",
+            pc_log(PC_LOG_INFO, PC_SUB_SHM,
+                   "single copy (process_vm_readv) to rank %d not allowed: %s",
                    comm->local_ranks[i], strerror(errno));
             return 0;
         }
@@ -530,4 +557,6 @@ int shm_cma_probe(podcclComm_t comm) {
     return 1;
 }
 
-void shm_cma_set_ok(podcclComm_t comm, int ok) { comm->shm->cma_ok = ok; }
+void shm_cma_set_ok(podcclComm_t comm, int ok) {
+    comm->shm->cma_ok = ok;
+}

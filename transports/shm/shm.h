@@ -47,7 +47,8 @@ uint64_t shm_cma_addr(podcclComm_t comm, int lidx, int which);
 /* What local rank lidx sends to rank `to` in its all-to-all-v: count and displacement. */
 void shm_cma_counts(podcclComm_t comm, int lidx, int to, size_t *count, size_t *displ);
 /* Copies bytes from a peer's address space into local memory (one kernel copy). */
-podcclResult_t shm_cma_read(podcclComm_t comm, int lidx, void *local, uint64_t remote, size_t bytes);
+podcclResult_t shm_cma_read(podcclComm_t comm, int lidx, void *local, uint64_t remote,
+                            size_t bytes);
 
 /* Shared memory this rank allocated, bytes. */
 size_t shm_segment_bytes(podcclComm_t comm);
