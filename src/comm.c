@@ -25,7 +25,11 @@ podcclResult_t podcclGetUniqueId(podcclUniqueId *uniqueId) {
     if (!uniqueId)
         return pc_err(NULL, podcclInvalidArgument, "podcclGetUniqueId: uniqueId is NULL");
     memset(uniqueId, 0, sizeof(*uniqueId));
-    return boot_root_start((pc_id *)uniqueId->internal, NULL, param_timeout());
+    /* The public id is a byte array with no alignment: build the id aside and copy it in. */
+    pc_id id;
+    PCCHECK(boot_root_start(&id, NULL, param_timeout()));
+    memcpy(uniqueId->internal, &id, sizeof(id));
+    return podcclSuccess;
 }
 
 podcclResult_t pc_comm_fail(podcclComm_t comm, podcclResult_t rc) {
@@ -122,7 +126,9 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
         return pc_err(NULL, podcclInvalidArgument, "podcclCommInitRank: rank %d not in [0, %d)",
                       rank, nranks);
     PCCHECK(check_config(config));
-    const pc_id *id = (const pc_id *)commId.internal;
+    pc_id idbuf;
+    memcpy(&idbuf, commId.internal, sizeof(idbuf));
+    const pc_id *id = &idbuf;
     if (id->magic != PC_ID_MAGIC)
         return pc_err(NULL, podcclInvalidArgument,
                       "podcclCommInitRank: not a unique id from podcclGetUniqueId");
