@@ -116,7 +116,7 @@ podcclResult_t direct_run(podcclComm_t comm, const pc_args *a) {
         for (int i = 1; i <= n; i++) {
             int p = (me + i) % n;
             if (p != me) PCCHECKGOTO(wait_posted(comm, p, seq, fp), res, out);
-            memcpy((char *)a->recvbuff + (size_t)p * B, data_of(comm, p, seq) + from, B);
+            if (B) memcpy((char *)a->recvbuff + (size_t)p * B, data_of(comm, p, seq) + from, B);
         }
         comm->direct_synced = seq;
         break;

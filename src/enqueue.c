@@ -159,7 +159,14 @@ podcclResult_t pc_run(podcclComm_t comm, const pc_args *a) {
     if (res == podcclSuccess && atomic_load(&comm->aborted))
         res = pc_err(comm, podcclRemoteError, "%s: communicator aborted", fname[a->coll]);
     pc_algo algo = PC_ALGO_AUTO;
-    if (res == podcclSuccess) res = tune_pick(comm, a, &algo);
+    /* count 0 is the same on every rank (counts must match), so nobody needs anybody: done,
+     * as in NCCL. All-to-all-v and barrier still synchronise. */
+    int empty = a->count == 0 && a->coll != PC_ALLTOALLV && a->coll != PC_BARRIER;
+    if (res == podcclSuccess && !empty) res = tune_pick(comm, a, &algo);
+    if (empty) {
+        pthread_mutex_unlock(&comm->use_lock);
+        return res;
+    }
     if (res == podcclSuccess) {
         if (algo == PC_ALGO_DIRECT) {
             res = direct_run(comm, a);

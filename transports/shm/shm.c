@@ -343,7 +343,7 @@ static podcclResult_t progress_send(shm_conn *c) {
         if (t - h >= (uint64_t)d->g.nslots) return podcclSuccess;
         size_t n = r->bytes - r->moved;
         if (n > d->g.slot_bytes) n = d->g.slot_bytes;
-        memcpy(fifo_slot(d, f, t), r->buf + r->moved, n);
+        if (n) memcpy(fifo_slot(d, f, t), r->buf + r->moved, n);
         f->frag_bytes[t % (uint64_t)d->g.nslots] = n;
         atomic_store_explicit(&f->tail, t + 1, memory_order_release);
         r->moved += n;
@@ -371,7 +371,7 @@ static podcclResult_t progress_recv(shm_conn *c) {
                           "rank %d sent more bytes than rank %d posted to receive (%zu > %zu): "
                           "mismatched counts or collective order",
                           c->peer, c->comm->rank, r->moved + n, r->bytes);
-        memcpy(r->buf + r->moved, fifo_slot(d, f, h), n);
+        if (n) memcpy(r->buf + r->moved, fifo_slot(d, f, h), n);
         atomic_store_explicit(&f->head, h + 1, memory_order_release);
         r->moved += n;
         if (r->moved == r->bytes) {
