@@ -56,8 +56,9 @@ typedef void (*pc_avg_fn)(void *buf, size_t n, int nranks);
 
 /* Each kernel is compiled for AVX-512, AVX2 and baseline x86-64; the loader picks the widest
  * the CPU has (an ifunc), so one binary runs everywhere at full vector width. */
+/* Sanitizer builds go without: an ifunc resolver runs before the sanitizer runtime exists. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
-    !defined(__SANITIZE_ADDRESS__)
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define PC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define PC_CLONES
