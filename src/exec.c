@@ -29,6 +29,12 @@ static int stalest_peer(podcclComm_t comm, double now) {
     return who;
 }
 
+podcclResult_t pc_wait_gone(podcclComm_t comm, const pc_wait *w) {
+    shm_publish_failure(comm, w->gone, podcclRemoteError);
+    return pc_err(comm, podcclRemoteError, "rank %d: peer rank %d (pid %d) has exited", comm->rank,
+                  w->gone, (int)comm->pids[w->gone]);
+}
+
 podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int npeers) {
     if (w->polls++ < (unsigned)comm->spin) {
         cpu_relax();
@@ -50,9 +56,10 @@ podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int
     }
     for (int i = 0; i < npeers; i++)
         if (shm_peer_dead(comm, peers[i])) {
-            shm_publish_failure(comm, peers[i], podcclRemoteError);
-            return pc_err(comm, podcclRemoteError, "rank %d: peer rank %d (pid %d) has exited",
-                          comm->rank, peers[i], (int)comm->pids[peers[i]]);
+            /* Not an error yet: the peer may have delivered everything and exited after our
+             * last look. The caller checks once more, then calls pc_wait_gone. */
+            w->gone = peers[i];
+            return podcclInProgress;
         }
     int culprit, reporter;
     podcclResult_t rc;
@@ -180,7 +187,7 @@ podcclResult_t pc_exec(podcclComm_t comm, pc_sched *s) {
     }
     for (int i = 0; i < maxin; i++) e.free_scratch[e.nfree++] = i;
 
-    int ndone = 0;
+    int ndone = 0, gone_seen = 0;
     pc_wait w;
     pc_wait_reset(&w);
     while (ndone < n) {
@@ -219,9 +226,20 @@ podcclResult_t pc_exec(podcclComm_t comm, pc_sched *s) {
         }
         if (progress) {
             pc_wait_reset(&w);
+            gone_seen = 0;
         } else {
             for (int k = 0; k < e.ninflight; k++) peers[k] = s->steps[e.inflight[k]].peer;
-            PCCHECKGOTO(pc_wait_idle(comm, &w, peers, e.ninflight), res, out);
+            res = pc_wait_idle(comm, &w, peers, e.ninflight);
+            if (res == podcclInProgress) {
+                /* A peer exited: fail only if one more pass over the steps moves nothing. */
+                if (!gone_seen) {
+                    gone_seen = 1;
+                    res = podcclSuccess;
+                    continue;
+                }
+                res = pc_wait_gone(comm, &w);
+            }
+            if (res != podcclSuccess) goto out;
         }
     }
 out:

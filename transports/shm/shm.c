@@ -478,8 +478,14 @@ podcclResult_t shm_wait_ge(podcclComm_t comm, int lidx, _Atomic uint64_t *w, uin
     pc_wait wt;
     pc_wait_reset(&wt);
     int peer = comm->local_ranks[lidx];
-    while (atomic_load_explicit(w, memory_order_acquire) < v)
-        PCCHECK(pc_wait_idle(comm, &wt, &peer, 1));
+    while (atomic_load_explicit(w, memory_order_acquire) < v) {
+        podcclResult_t r = pc_wait_idle(comm, &wt, &peer, 1);
+        if (r == podcclInProgress) {
+            if (atomic_load_explicit(w, memory_order_acquire) >= v) break;
+            return pc_wait_gone(comm, &wt);
+        }
+        if (r != podcclSuccess) return r;
+    }
     return podcclSuccess;
 }
 
