@@ -73,7 +73,7 @@ typedef struct shm_req {
     struct shm_conn *conn;
     char *buf;
     size_t bytes, moved;
-    int started, done, is_send;
+    int done, is_send;
     struct shm_req *next;
 } shm_req;
 
@@ -347,7 +347,6 @@ static podcclResult_t progress_send(shm_conn *c) {
         f->frag_bytes[t % (uint64_t)d->g.nslots] = n;
         atomic_store_explicit(&f->tail, t + 1, memory_order_release);
         r->moved += n;
-        r->started = 1;
         if (r->moved == r->bytes) {
             r->done = 1;
             c->sendq = r->next;

@@ -19,12 +19,11 @@ int shm_direct_slots(podcclComm_t comm);
 char *shm_direct_buf(podcclComm_t comm, int lidx, uint64_t seq);
 /* Sequence words: each rank owns one of each kind, on its own cache line; values only grow. */
 enum {
-    SHM_W_DIRECT_POSTED, /* one-shot: this rank's buffer for seq is written */
-    SHM_W_DIRECT_DONE,   /* one-shot: this rank finished reading peers' buffers for seq */
-    SHM_W_CMA_ENTER,     /* single copy: buffers of operation seq are published */
-    SHM_W_CMA_PROGRESS,  /* single copy: (seq << 24) | pieces of this rank's slice reduced */
-    SHM_W_CMA_DONE,      /* single copy: this rank finished reading peers' buffers for seq */
-    SHM_W_HEARTBEAT,     /* CLOCK_MONOTONIC ms, refreshed while the rank waits in podccl */
+    SHM_W_DIRECT_DONE,  /* one-shot: this rank finished reading peers' buffers for seq */
+    SHM_W_CMA_ENTER,    /* single copy: buffers of operation seq are published */
+    SHM_W_CMA_PROGRESS, /* single copy: (seq << 24) | pieces of this rank's slice reduced */
+    SHM_W_CMA_DONE,     /* single copy: this rank finished reading peers' buffers for seq */
+    SHM_W_HEARTBEAT,    /* CLOCK_MONOTONIC ms, refreshed while the rank waits in podccl */
     SHM_NWORDS
 };
 void shm_word_set(podcclComm_t comm, int word, uint64_t v);
