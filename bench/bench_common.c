@@ -96,7 +96,7 @@ static void usage(FILE *f, const char *prog, unsigned allow) {
                "alltoall); GB = 1e9 bytes; busbw follows nccl-tests.\n");
 }
 
-static int parse_size(const char *s, size_t *out) {
+int bench_parse_size(const char *s, size_t *out) {
     static const char units[] = "KMG";
     char *end;
     errno = 0;
@@ -159,9 +159,9 @@ static int set_flag(bench_opts_t *o, char flag, const char *v) {
     char *end;
     switch (flag) {
     case 'b':
-        return parse_size(v, &o->minbytes);
+        return bench_parse_size(v, &o->minbytes);
     case 'e':
-        return parse_size(v, &o->maxbytes);
+        return bench_parse_size(v, &o->maxbytes);
     case 'f':
         o->stepfactor = strtod(v, &end);
         return *end || !(o->stepfactor > 1.0 && o->stepfactor < 1e6);

@@ -105,4 +105,8 @@ typedef struct {
  * usage error found after start-up (type/op the backend lacks). */
 int bench_run(const bench_opts_t *o, const bench_backend_t *b);
 
+/* "64M", "8", "1K": bytes (K/M/G are 1024s, an optional trailing B); 0 on success, -1 on
+ * anything else. */
+int bench_parse_size(const char *s, size_t *out);
+
 #endif

@@ -4,6 +4,7 @@
  *   sum:    a[i] += b[i] over S/4 floats, reported as S / time (bytes of one operand per second).
  * Each figure is the best of 5 trials; a trial repeats the operation enough times to take at least
  * 20 ms. Buffers are touched beforehand. GB = 1e9 bytes. */
+#include "bench_common.h"
 #include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
@@ -66,22 +67,6 @@ static double bandwidth(int kind, void *dst, void *src, size_t bytes) {
     return (double)bytes * (double)reps / best;
 }
 
-static int parse_size(const char *s, size_t *out) {
-    static const char units[] = "KMG";
-    char *end;
-    errno = 0;
-    if (*s == '-') return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s) return -1;
-    const char *u = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
-    unsigned shift = u ? 10u * (unsigned)(u - units + 1) : 0;
-    end += u != NULL;
-    end += *end == 'b' || *end == 'B';
-    if (*end || v > (SIZE_MAX >> shift)) return -1;
-    *out = (size_t)v << shift;
-    return 0;
-}
-
 static void usage(FILE *f, const char *prog) {
     fprintf(f,
             "usage: %s [-b min] [-e max] [-f factor]\n"
@@ -103,9 +88,9 @@ int main(int argc, char **argv) {
         if (bad)
             ;
         else if (strcmp(argv[i], "-b") == 0)
-            bad = parse_size(argv[++i], &minb) != 0;
+            bad = bench_parse_size(argv[++i], &minb) != 0;
         else if (strcmp(argv[i], "-e") == 0)
-            bad = parse_size(argv[++i], &maxb) != 0;
+            bad = bench_parse_size(argv[++i], &maxb) != 0;
         else if (strcmp(argv[i], "-f") == 0) {
             step = strtod(argv[++i], &end);
             bad = *end || !(step > 1.0);

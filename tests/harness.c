@@ -40,7 +40,7 @@ void harness_comm_freed(void) {
     rank_comm = NULL;
 }
 
-static void sleep_ms(int ms) {
+void harness_sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
@@ -58,7 +58,7 @@ static int share_unique_id(int rank) {
     for (int ms = 0; ms < 60000; ms++) {
         int r = atomic_load_explicit(&shared->ready, memory_order_acquire);
         if (r != 0) return r != 1;
-        sleep_ms(1);
+        harness_sleep_ms(1);
     }
     fprintf(stderr, "rank %d: no unique id from rank 0 after 60 s\n", rank);
     return 1;
@@ -144,7 +144,7 @@ static int watch(int nranks, const pid_t *pid, harness_opts *o, double start) {
             }
             return failed;
         }
-        sleep_ms(2);
+        harness_sleep_ms(2);
     }
 }
 

@@ -74,4 +74,7 @@ int harness_expect_rc(const harness_ctx *c, podcclResult_t got, podcclResult_t w
  * rank calls it. Returns 0 if it succeeded with the right result, else prints why and returns 1. */
 int harness_allreduce_ok(podcclComm_t comm, int rank, int nranks, size_t count);
 
+/* Sleeps ms milliseconds (the tests poll shared flags with it). */
+void harness_sleep_ms(int ms);
+
 #endif

@@ -38,11 +38,6 @@ static shared_state *st(void) {
     return harness_scratch();
 }
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* A TCP socket bound to 127.0.0.1:port (0: any free port); *port gets the port. -1 on error. */
 static int bind_local(int *port, int listening) {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)*port)};
@@ -150,7 +145,7 @@ static int secret_body(podcclComm_t unused, int rank, int nranks, void *arg) {
         return 1;
     }
     if (rank == 1)
-        for (int ms = 0; ms < 3000 && !atomic_load(&st()->intruder_done); ms++) sleep_ms(1);
+        for (int ms = 0; ms < 3000 && !atomic_load(&st()->intruder_done); ms++) harness_sleep_ms(1);
     if (report_init(rank, "podcclCommInitRank beside an intruder",
                     podcclCommInitRank(&comm, 2, id, rank)))
         return 1;
@@ -186,8 +181,8 @@ static int dead_root_body(podcclComm_t unused, int rank, int nranks, void *arg) 
         atomic_store(&st()->root_pid, (int)getpid());
         return 0;
     }
-    while (!atomic_load(&st()->root_pid)) sleep_ms(1);
-    while (kill(atomic_load(&st()->root_pid), 0) == 0 || errno != ESRCH) sleep_ms(5);
+    while (!atomic_load(&st()->root_pid)) harness_sleep_ms(1);
+    while (kill(atomic_load(&st()->root_pid), 0) == 0 || errno != ESRCH) harness_sleep_ms(5);
     double t0 = harness_now();
     podcclResult_t rc = podcclCommInitRank(&comm, nranks, harness_unique_id(), rank);
     double dt = harness_now() - t0;

@@ -42,14 +42,9 @@ static shared_state *st(void) {
     return harness_scratch();
 }
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void *kill_soon(void *arg) {
     (void)arg;
-    sleep_ms(5);
+    harness_sleep_ms(5);
     atomic_store(&st()->event, harness_now());
     raise(SIGKILL);
     return NULL;
@@ -124,14 +119,15 @@ static int loop_body(podcclComm_t comm, int rank, int nranks, void *arg) {
     free(buf);
     /* Keep the communicator until every survivor has its error, so that only rank 2 fails. */
     atomic_fetch_add(&st()->errors_seen, 1);
-    for (int ms = 0; ms < 60000 && atomic_load(&st()->errors_seen) < nranks - 1; ms++) sleep_ms(1);
+    for (int ms = 0; ms < 60000 && atomic_load(&st()->errors_seen) < nranks - 1; ms++)
+        harness_sleep_ms(1);
     podcclCommDestroy(comm);
     harness_comm_freed();
     return bad;
 }
 
 static void *abort_soon(void *comm) {
-    sleep_ms(1000);
+    harness_sleep_ms(1000);
     podcclResult_t rc = podcclCommAbort(comm);
     if (rc != podcclSuccess) fprintf(stderr, "rank 0: podcclCommAbort returned %d\n", rc);
     return NULL;
@@ -140,7 +136,7 @@ static void *abort_soon(void *comm) {
 static int abort_body(podcclComm_t comm, int rank, int nranks, void *arg) {
     (void)nranks, (void)arg;
     if (rank != 0) { /* never joins; frees its communicator once rank 0 is done */
-        for (int ms = 0; ms < 60000 && !atomic_load(&st()->done); ms++) sleep_ms(1);
+        for (int ms = 0; ms < 60000 && !atomic_load(&st()->done); ms++) harness_sleep_ms(1);
         podcclCommDestroy(comm);
         harness_comm_freed();
         return 0;
@@ -210,7 +206,7 @@ static int run_case(const char *name, int nranks, harness_body_fn body, void *ar
     int nb = list_segments(before, MAX_SEGS);
     harness_opts o = {.timeout_sec = 120, .expendable = expendable};
     int rc = harness_run_opts(nranks, body, arg, &o);
-    sleep_ms(500); /* let a segment of a job beside us get mapped before we look */
+    harness_sleep_ms(500); /* let a segment of a job beside us get mapped before we look */
     rc |= leaked_segments(before, nb) != 0;
     printf("test_kill: %s: %s (%.1f s)\n", name, rc ? "FAIL" : "PASS", o.elapsed_sec);
     return rc;

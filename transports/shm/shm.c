@@ -332,6 +332,14 @@ static podcclResult_t shm_irecv(void *conn, void *buf, size_t bytes, int tag, vo
     return post(conn, 0, buf, bytes, req);
 }
 
+/* Marks the head request of a queue complete and unlinks it (the caller's test frees it). */
+static void pop_done(shm_req **head, shm_req **tail) {
+    shm_req *r = *head;
+    r->done = 1;
+    *head = r->next;
+    if (!*head) *tail = NULL;
+}
+
 /* Moves as many fragments of the queue's head requests as the FIFO allows. */
 static podcclResult_t progress_send(shm_conn *c) {
     struct shm_domain *d = c->comm->shm;
@@ -347,11 +355,7 @@ static podcclResult_t progress_send(shm_conn *c) {
         f->frag_bytes[t % (uint64_t)d->g.nslots] = n;
         atomic_store_explicit(&f->tail, t + 1, memory_order_release);
         r->moved += n;
-        if (r->moved == r->bytes) {
-            r->done = 1;
-            c->sendq = r->next;
-            if (!c->sendq) c->sendq_tail = NULL;
-        }
+        if (r->moved == r->bytes) pop_done(&c->sendq, &c->sendq_tail);
     }
     return podcclSuccess;
 }
@@ -373,11 +377,7 @@ static podcclResult_t progress_recv(shm_conn *c) {
         if (n) memcpy(r->buf + r->moved, fifo_slot(d, f, h), n);
         atomic_store_explicit(&f->head, h + 1, memory_order_release);
         r->moved += n;
-        if (r->moved == r->bytes) {
-            r->done = 1;
-            c->recvq = r->next;
-            if (!c->recvq) c->recvq_tail = NULL;
-        }
+        if (r->moved == r->bytes) pop_done(&c->recvq, &c->recvq_tail);
     }
     return podcclSuccess;
 }
