@@ -52,6 +52,7 @@ static void comm_free(podcclComm_t comm) {
     if (comm->conn)
         for (int p = 0; p < comm->nranks; p++)
             if (comm->conn[p]) comm->tp[p]->close(comm->conn[p]);
+    if (comm->net_listen) comm->net->close_listen(comm->net_listen);
     if (comm->shm) pc_transport_shm.close_listen(comm->shm);
     boot_close(&comm->boot);
     free(comm->conn), free(comm->tp);
@@ -63,30 +64,150 @@ static void comm_free(podcclComm_t comm) {
     free(comm);
 }
 
-/* Every rank listens, the handles travel by bootstrap all-gather, every rank connects to each
- * peer its transport reaches, and after a barrier the transports drop what peers no longer
- * need (shared-memory names). */
+/* The network transports this build has, in the automatic order of preference. */
+static const pc_transport *const net_transports[] = {
+#ifdef HAVE_VERBS
+    &pc_transport_ib,
+#endif
+#ifdef HAVE_OFI
+    &pc_transport_ofi,
+#endif
+    NULL};
+#define PC_MAX_NET 2
+
+/* All ranks must use the same network transport. Each rank says which ones it can run (a bit
+ * per entry of net_transports); PODCCL_NET picks one that every rank has, else the first that
+ * every rank has is used. */
+static podcclResult_t pick_net(podcclComm_t comm) {
+    int n = comm->nranks, nnet = 0;
+    while (net_transports[nnet]) nnet++;
+    const char *want = pc_param_str("PODCCL_NET");
+    int forced = -1;
+    if (want && *want) {
+        for (int i = 0; i < nnet; i++)
+            if (strcasecmp(want, net_transports[i]->name) == 0) forced = i;
+        if (forced < 0) {
+            int known = strcasecmp(want, "ib") == 0 || strcasecmp(want, "ofi") == 0;
+            return pc_err(
+                comm, podcclInvalidArgument, "PODCCL_NET=%s: %s (this build has:%s%s%s)", want,
+                known ? "this build does not include that transport "
+                        "(configure found no libibverbs/librdmacm or libfabric)"
+                      : "unknown network transport; use ib or ofi",
+                nnet ? "" : " none", nnet > 0 ? " " : "", nnet > 0 ? net_transports[0]->name : "");
+        }
+    }
+    char why[PC_MAX_NET][256];
+    unsigned char *mask = calloc((size_t)n, 1);
+    if (!mask) return pc_err(comm, podcclSystemError, "out of memory");
+    for (int i = 0; i < nnet; i++) {
+        why[i][0] = 0;
+        int ok = !net_transports[i]->available ||
+                 net_transports[i]->available(comm, why[i], sizeof(why[i]));
+        if (ok)
+            mask[comm->rank] |= (unsigned char)(1u << i);
+        else
+            pc_log(PC_LOG_INFO, PC_SUB_NET, "transport %s unavailable: %s", net_transports[i]->name,
+                   why[i]);
+    }
+    podcclResult_t res = boot_allgather(&comm->boot, mask, 1);
+    if (res != podcclSuccess) return free(mask), res;
+    int pick = -1;
+    for (int i = 0; i < nnet && pick < 0; i++) {
+        if (forced >= 0 && i != forced) continue;
+        int lacking = -1;
+        for (int r = 0; r < n && lacking < 0; r++)
+            if (!(mask[r] & (1u << i))) lacking = r;
+        if (lacking < 0) {
+            pick = i;
+        } else if (forced >= 0) {
+            res = pc_err(comm, podcclSystemError, "PODCCL_NET=%s, but rank %d cannot use it%s%s",
+                         want, lacking, lacking == comm->rank ? ": " : "",
+                         lacking == comm->rank ? why[i] : " (see its log)");
+        }
+    }
+    free(mask);
+    if (res != podcclSuccess) return res;
+    if (pick < 0)
+        return pc_err(comm, podcclSystemError,
+                      "the ranks span %d hosts, but no network transport works on every rank%s%s",
+                      comm->nhosts, nnet ? ": " : " (this build has neither libfabric nor verbs)",
+                      nnet ? why[nnet - 1] : "");
+    comm->net = net_transports[pick];
+    return podcclSuccess;
+}
+
+/* Connects to every peer over tp (the lower rank of a pair connects, the higher accepts);
+ * neither call blocks, so all pending peers progress together until the timeout. */
+static podcclResult_t connect_all(podcclComm_t comm, const pc_transport *tp, void *listen_comm,
+                                  const char *handles, size_t stride, size_t off) {
+    int n = comm->nranks, pending = 0;
+    for (int p = 0; p < n; p++)
+        if (comm->tp[p] == tp && !comm->conn[p]) pending++;
+    double deadline = pc_now() + comm->timeout;
+    while (pending > 0) {
+        for (int p = 0; p < n; p++) {
+            if (comm->tp[p] != tp || comm->conn[p]) continue;
+            const void *h = handles + (size_t)p * stride + off;
+            PCCHECK(p > comm->rank ? tp->connect(comm, listen_comm, p, h, &comm->conn[p])
+                                   : tp->accept(comm, listen_comm, p, h, &comm->conn[p]));
+            if (comm->conn[p]) pending--;
+        }
+        if (pending == 0) break;
+        if (pc_now() > deadline) {
+            int p = 0;
+            while (p < n && !(comm->tp[p] == tp && !comm->conn[p])) p++;
+            return pc_err(comm, podcclTimeout,
+                          "rank %d: no %s connection with rank %d after %.0f s (PODCCL_TIMEOUT)",
+                          comm->rank, tp->name, p, comm->timeout);
+        }
+        sched_yield();
+    }
+    return podcclSuccess;
+}
+
+/* Every rank listens on shared memory (and, across hosts, on the network transport), the
+ * handles travel by bootstrap all-gather, every rank connects to each peer through the first
+ * transport that reaches it (shm on the same host, else the network), and after a barrier the
+ * transports drop what peers no longer need (shared-memory names). */
 static podcclResult_t connect_transports(podcclComm_t comm) {
     int n = comm->nranks;
-    char *handles = calloc((size_t)n, PC_HANDLE_BYTES);
+    const size_t stride = 2 * PC_HANDLE_BYTES;
+    if (comm->nhosts > 1) PCCHECK(pick_net(comm));
+    char *handles = calloc((size_t)n, stride);
     if (!handles) return pc_err(comm, podcclSystemError, "out of memory");
+    char *mine = handles + (size_t)comm->rank * stride;
     podcclResult_t res;
     void *listen_comm;
-    PCCHECKGOTO(
-        pc_transport_shm.listen(comm, handles + (size_t)comm->rank * PC_HANDLE_BYTES, &listen_comm),
-        res, out);
-    pc_transport_shm.properties(comm, &comm->shm_props);
-    PCCHECKGOTO(boot_allgather(&comm->boot, handles, PC_HANDLE_BYTES), res, out);
-    for (int p = 0; p < n; p++) {
-        if (!pc_transport_shm.can_reach(comm, p)) continue;
-        comm->tp[p] = &pc_transport_shm;
-        PCCHECKGOTO(pc_transport_shm.connect(comm, p, handles + (size_t)p * PC_HANDLE_BYTES,
-                                             &comm->conn[p]),
-                    res, out);
-        pc_log(PC_LOG_INFO, PC_SUB_INIT, "rank %d -> rank %d via shm", comm->rank, p);
+    PCCHECKGOTO(pc_transport_shm.listen(comm, mine, &listen_comm), res, out);
+    pc_transport_shm.properties(comm, listen_comm, &comm->shm_props);
+    if (comm->net) {
+        PCCHECKGOTO(comm->net->listen(comm, mine + PC_HANDLE_BYTES, &comm->net_listen), res, out);
+        comm->net->properties(comm, comm->net_listen, &comm->net_props);
     }
+    PCCHECKGOTO(boot_allgather(&comm->boot, handles, stride), res, out);
+    for (int p = 0; p < n; p++) {
+        if (pc_transport_shm.can_reach(comm, p))
+            comm->tp[p] = &pc_transport_shm;
+        else if (comm->net && comm->net->can_reach(comm, p))
+            comm->tp[p] = comm->net;
+        else {
+            res = pc_err(comm, podcclInternalError, "rank %d: no transport reaches rank %d",
+                         comm->rank, p);
+            goto out;
+        }
+        const pc_props *pp = comm->tp[p] == comm->net ? &comm->net_props : &comm->shm_props;
+        pc_log(PC_LOG_INFO, PC_SUB_INIT, "rank %d -> rank %d via %s (%s)", comm->rank, p, pp->name,
+               pp->provider);
+    }
+    PCCHECKGOTO(connect_all(comm, &pc_transport_shm, listen_comm, handles, stride, 0), res, out);
+    if (comm->net)
+        PCCHECKGOTO(
+            connect_all(comm, comm->net, comm->net_listen, handles, stride, PC_HANDLE_BYTES), res,
+            out);
     PCCHECKGOTO(boot_barrier(&comm->boot), res, out);
     PCCHECKGOTO(pc_transport_shm.connected(comm, listen_comm), res, out);
+    if (comm->net && comm->net->connected)
+        PCCHECKGOTO(comm->net->connected(comm, comm->net_listen), res, out);
     /* Single copy only if every pair of local ranks may use it: all ranks must agree. */
     memset(handles, 0, (size_t)n);
     handles[comm->rank] = (char)shm_cma_probe(comm);
@@ -167,13 +288,6 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
     if (res == podcclSuccess) res = topo_build(comm, all);
     free(all);
     if (res != podcclSuccess) goto fail;
-    if (comm->nhosts > 1) {
-        res = pc_err(NULL, podcclInvalidUsage,
-                     "the %d ranks span %d hosts, but this podccl build has no network transport "
-                     "yet (shared memory only): run all ranks on one host",
-                     nranks, comm->nhosts);
-        goto fail;
-    }
     PCCHECKGOTO(connect_transports(comm), res, fail);
     shm_word_set(comm, SHM_W_HEARTBEAT, (uint64_t)(pc_now() * 1e3));
     const char *spin = pc_param_str("PODCCL_SHM_SPIN");

@@ -67,6 +67,9 @@ struct podcclComm {
     void **conn;             /* [nranks] */
     struct shm_domain *shm;  /* shm listen object: this rank's segment and peers' mappings */
     pc_props shm_props;
+    const pc_transport *net; /* network transport to other hosts (ofi or ib), NULL on one host */
+    void *net_listen;        /* its listen object (endpoint, device context) */
+    pc_props net_props;
 
     /* Algorithms and executor. */
     pc_algo forced[PC_NCOLL];

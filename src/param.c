@@ -43,6 +43,24 @@ static const pc_param params[] = {
     {"PODCCL_SECRET", NULL,
      "shared secret for podcclCommInitFromEnv (default: derived from the launcher's job id)"},
     {"PODCCL_MAX_INFLIGHT", "8", "chunks in flight per schedule in the executor"},
+    {"PODCCL_HOSTID", NULL,
+     "host identity override (like NCCL_HOSTID): ranks with different values are on different "
+     "hosts and talk over the network transport (tests of ib/ofi on one machine)"},
+    {"PODCCL_NET", NULL,
+     "network transport between hosts: ib (verbs) or ofi (libfabric); default ib when every "
+     "rank has a usable RDMA device, else ofi"},
+    {"PODCCL_OFI_PROVIDER", NULL,
+     "libfabric provider for ofi, e.g. tcp;ofi_rxm, tcp, verbs;ofi_rxm, efa, cxi (default: "
+     "libfabric's own order of RDM providers with tagged messages)"},
+    {"PODCCL_OFI_EAGER_BYTES", "65536",
+     "ofi: messages up to this size go as tagged sends; larger ones by RMA write (fi_writedata) "
+     "when the provider has it"},
+    {"PODCCL_IB_HCA", NULL,
+     "RDMA devices/ports for ib, NCCL syntax: mlx5_0:1,mlx5_1 prefix list, ^ excludes, = exact"},
+    {"PODCCL_IB_GID_INDEX", "-1",
+     "GID index for RoCE; -1 picks the RoCE v2 GID of an IPv4 address (else IPv6, else 0)"},
+    {"PODCCL_IB_EAGER_BYTES", "8192",
+     "ib: messages up to this size are sent inline through the eager path"},
 };
 
 static const pc_param *find(const char *name) {

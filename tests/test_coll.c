@@ -551,7 +551,7 @@ static int body(podcclComm_t comm, int rank, int nranks, void *arg) {
 
 int main(int argc, char **argv) {
     options o = {0};
-    int nranks = 4;
+    int nranks = 4, env = 0;
     const char *db = getenv("PODCCL_SHM_DIRECT_BYTES");
     o.direct_bytes = db && atol(db) > 0 ? (size_t)atol(db) : 32768; /* the library's default */
     for (int i = 1; i < argc; i++) {
@@ -563,11 +563,36 @@ int main(int argc, char **argv) {
             o.forced_direct = 1;
         else if (!strcmp(argv[i], "-v"))
             o.verbose = 1;
+        else if (!strcmp(argv[i], "--env"))
+            env = 1;
         else {
-            fprintf(stderr, "usage: %s [--nranks N] [--quick] [--algo-forced-direct] [-v]\n",
+            fprintf(stderr,
+                    "usage: %s [--nranks N | --env] [--quick] [--algo-forced-direct] [-v]\n"
+                    "  --env: this process is one rank of a job started by a launcher (mpirun, "
+                    "srun, torchrun, or PODCCL_RANK/PODCCL_NRANKS/PODCCL_COMM_ID)\n",
                     argv[0]);
             return 2;
         }
+    }
+    if (env) {
+        /* One rank of a job across hosts: the communicator comes from the launcher's
+         * environment; every rank reports its own verdict. */
+        podcclComm_t comm;
+        podcclResult_t r = podcclCommInitFromEnv(&comm, NULL);
+        if (r != podcclSuccess) {
+            printf("test_coll --env: init failed: %s: %s\n", podcclGetErrorString(r),
+                   podcclGetLastError(NULL));
+            return 1;
+        }
+        int rank, n;
+        podcclCommUserRank(comm, &rank);
+        podcclCommCount(comm, &n);
+        int rc = body(comm, rank, n, &o);
+        if (podcclCommDestroy(comm) != podcclSuccess) rc = 1;
+        printf("test_coll --env: rank %d of %d%s (PODCCL_ALGO=%s): %s\n", rank, n,
+               o.quick ? " quick" : "", getenv("PODCCL_ALGO") ? getenv("PODCCL_ALGO") : "",
+               rc ? "FAIL" : "PASS");
+        return rc;
     }
     if (nranks < 1 || nranks > HARNESS_MAX_RANKS) {
         fprintf(stderr, "test_coll: nranks must be 1..%d\n", HARNESS_MAX_RANKS);

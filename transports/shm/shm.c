@@ -126,9 +126,11 @@ static int shm_can_reach(podcclComm_t comm, int peer) {
     return comm->host_of[peer] == comm->host;
 }
 
-static void shm_properties(podcclComm_t comm, pc_props *p) {
-    (void)comm;
+static void shm_properties(podcclComm_t comm, void *listen_comm, pc_props *p) {
+    (void)comm, (void)listen_comm;
+    memset(p, 0, sizeof(*p));
     p->name = "shm";
+    snprintf(p->provider, sizeof(p->provider), "shared memory");
     p->bw_gbps = 8.0; /* one core's copy bandwidth, conservative; issue 3 measures it */
     p->latency_us = 0.5;
     p->max_requests = 1 << 20;
@@ -214,8 +216,10 @@ static int open_pidfd(pid_t pid) {
 #endif
 }
 
-static podcclResult_t shm_connect(podcclComm_t comm, int peer, const void *handle, void **conn) {
-    struct shm_domain *d = comm->shm;
+/* Symmetric: both ranks of a pair map each other's segment, so connect and accept are one. */
+static podcclResult_t shm_connect(podcclComm_t comm, void *listen_comm, int peer,
+                                  const void *handle, void **conn) {
+    struct shm_domain *d = listen_comm;
     const shm_handle_t *h = handle;
     int lp = comm->local_idx[peer];
     if (!d->peers[lp]) {
@@ -431,6 +435,7 @@ const pc_transport pc_transport_shm = {
     .properties = shm_properties,
     .listen = shm_listen,
     .connect = shm_connect,
+    .accept = shm_connect,
     .connected = shm_connected,
     .reg_mr = shm_reg_mr,
     .dereg_mr = shm_dereg_mr,
