@@ -61,6 +61,8 @@ podcclResult_t ring_reduce(pc_sched *s, const pc_args *a, int rank, int n, size_
 podcclResult_t pairwise_alltoall(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk,
                                  const char *src);
 podcclResult_t p2p_add(pc_sched *s, const pc_args *a, size_t chunk);
+/* tok: 2 bytes of this rank's memory. */
+podcclResult_t dissemination_barrier(pc_sched *s, int rank, int n, char *tok);
 
 /* One-shot collectives through shared memory (direct.c). */
 podcclResult_t direct_run(struct podcclComm *comm, const pc_args *a);

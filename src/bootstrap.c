@@ -388,10 +388,14 @@ podcclResult_t boot_init(pc_boot *b, const pc_id *id, int rank, int nranks, doub
     memcpy(h.secret, id->secret, 16);
     socklen_t len = sizeof(h.listen);
     getsockname(rootfd, &h.listen.sa, &len);
+    /* PODCCL_SOCKET_IFNAME, when set, names the interface for every bootstrap socket. */
+    const char *ifspec = pc_param_str("PODCCL_SOCKET_IFNAME");
+    if (ifspec && *ifspec) PCCHECKGOTO(boot_pick_interface(&h.listen), res, out);
     if (h.listen.sa.sa_family == AF_INET6)
         h.listen.sin6.sin6_port = 0;
     else
         h.listen.sin.sin_port = 0;
+    b->local = h.listen;
     PCCHECKGOTO(listen_on(&h.listen, &lfd), res, out);
     PCCHECKGOTO(send_all(rootfd, &h, sizeof(h), deadline), res, out);
     reply_t r;

@@ -31,7 +31,9 @@ typedef struct {
     int rank, nranks;
     int next_fd, prev_fd; /* ring: send to rank+1, receive from rank-1 */
     uint8_t secret[16];
-    double timeout; /* seconds */
+    double timeout;    /* seconds */
+    pc_sockaddr local; /* this rank's address on the bootstrap network (port 0): network
+                          transports open their endpoints on the same interface */
 } pc_boot;
 
 /* Fills *id with a new secret and an address for the root (bind_addr may be NULL: chosen by

@@ -143,6 +143,9 @@ static podcclResult_t build(podcclComm_t comm, const pc_args *a, pc_sched *s) {
         }
         return pairwise_alltoall(s, a, me, n, chunk, src);
     }
+    case PC_BARRIER:
+        PCCHECK(pc_comm_tmp(comm, 2));
+        return dissemination_barrier(s, me, n, comm->tmp);
     default:
         return pc_err(comm, podcclInternalError, "no schedule for collective %d", a->coll);
     }

@@ -33,7 +33,7 @@ static int has_algo(int coll, pc_algo a) {
     case PC_ALLTOALLV:
         return a == PC_ALGO_PAIRWISE || a == PC_ALGO_CMA;
     case PC_BARRIER:
-        return a == PC_ALGO_DIRECT;
+        return a == PC_ALGO_DIRECT || a == PC_ALGO_RING; /* ring: dissemination over the network */
     default:
         return 0;
     }

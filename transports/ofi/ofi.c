@@ -1,10 +1,715 @@
-/* libfabric transport: placeholder. */
+/* libfabric transport: one reliable-datagram (FI_EP_RDM) endpoint per communicator, peers in an
+ * address vector, tagged messages, and RMA writes with remote CQ data for large messages.
+ *
+ * Provider: PODCCL_OFI_PROVIDER (e.g. "tcp;ofi_rxm", "verbs;ofi_rxm", "efa", "cxi"), else the
+ * first RDM provider with tagged messages in libfabric's own order that can leave the host (shm
+ * is skipped). The endpoint opens on the interface of the bootstrap address (node = that address
+ * with FI_SOURCE), so PODCCL_SOCKET_IFNAME steers it too.
+ *
+ * Matching: both ends of a connection count the messages they post in each direction; the tag is
+ * (sender rank, sequence number), so the k-th send matches the k-th receive whatever order the
+ * provider delivers in.
+ *
+ * Protocols (both ends choose by message size, and the executor always posts equal sizes):
+ *   - eager, up to PODCCL_OFI_EAGER_BYTES, or always when the provider has no RMA: fi_tsend /
+ *     fi_trecv;
+ *   - RMA otherwise (receiver-driven, as NCCL's net_ib): the receiver registers its buffer for
+ *     remote writes and injects a clear-to-send {seq, address, key, bytes} on a control tag; the
+ *     sender, once it holds the CTS for that sequence number, writes with fi_writedata, whose
+ *     remote CQ data (sender rank, seq) completes the receive. One copy, no bounce buffer.
+ *
+ * Memory registration meets the provider's mr_mode: FI_MR_LOCAL (verbs) gets a registration per
+ * operation for local buffers and a once-registered control area; FI_MR_VIRT_ADDR, PROV_KEY,
+ * ALLOCATED and ENDPOINT are honoured for the RMA target. Registrations of user buffers are not
+ * cached across operations: the application may free a buffer and get the same virtual address
+ * back for other memory, and without memory hooks a cache would then hand out a stale
+ * registration. */
+#include <arpa/inet.h>
+#include <rdma/fabric.h>
+#include <rdma/fi_cm.h>
+#include <rdma/fi_domain.h>
+#include <rdma/fi_endpoint.h>
+#include <rdma/fi_errno.h>
+#include <rdma/fi_rma.h>
+#include <rdma/fi_tagged.h>
+
 #include "src/comm.h"
 
-static int ofi_available(podcclComm_t comm, char *why, size_t len) {
-    (void)comm;
-    snprintf(why, len, "the ofi transport is not implemented yet");
-    return 0;
+#define OFI_TAG_CTRL (1ull << 62)
+#define OFI_NCTRL 64 /* control receives kept posted */
+#define OFI_HANDLE_MAGIC 0x6f666931u
+
+enum { CTX_REQ = 1, CTX_CTRL };
+enum { RQ_SEND, RQ_RECV, RQ_WSEND, RQ_WRECV };
+enum { ST_POSTED, ST_WAIT_CTS, ST_READY, ST_DONE, ST_ERROR };
+
+typedef struct {
+    uint32_t rank, seq;
+    uint64_t addr, key, bytes;
+} ofi_cts;
+
+typedef struct ofi_ep ofi_ep;
+typedef struct ofi_conn ofi_conn;
+
+typedef struct ofi_req {
+    struct fi_context2 ctx; /* first: libfabric returns &ctx as op_context */
+    int type;               /* CTX_REQ */
+    int kind, state;
+    ofi_conn *c;
+    uint32_t seq;
+    const char *sbuf;
+    char *rbuf;
+    size_t bytes, got;
+    struct fid_mr *mr;    /* per-operation registration (FI_MR_LOCAL or RMA target) */
+    ofi_cts cts;          /* RMA send: the receiver's CTS */
+    struct ofi_req *next; /* per-connection list of RMA sends and receives in flight */
+    struct ofi_req *live_prev, *live_next;
+    char err[160];
+} ofi_req;
+
+typedef struct {
+    struct fi_context2 ctx;
+    int type; /* CTX_CTRL */
+    ofi_cts msg;
+} ofi_ctrl;
+
+typedef struct early_cts {
+    ofi_cts cts;
+    struct early_cts *next;
+} early_cts;
+
+struct ofi_conn {
+    ofi_ep *ep;
+    int peer;
+    fi_addr_t addr;
+    uint32_t sseq, rseq;
+    ofi_req *wsends, *wrecvs; /* RMA requests awaiting CTS / the remote write */
+    early_cts *early;         /* CTS that arrived before the matching isend */
+};
+
+struct ofi_ep {
+    podcclComm_t comm;
+    struct fi_info *info;
+    struct fid_fabric *fabric;
+    struct fid_domain *domain;
+    struct fid_av *av;
+    struct fid_cq *cq;
+    struct fid_ep *ep;
+    int mr_local, mr_virt, mr_prov_key, mr_endpoint, rma;
+    uint64_t next_key;
+    size_t eager_bytes;
+    ofi_ctrl *ctrl;
+    struct fid_mr *ctrl_mr;
+    ofi_conn **conns; /* [nranks] */
+    ofi_req *live;    /* every request not yet handed back, freed at close */
+    char broken[200]; /* a failure of the endpoint itself (control path) */
+    char provider[96];
+};
+
+typedef struct {
+    uint32_t magic, rank, namelen, pad;
+    uint8_t name[PC_HANDLE_BYTES - 16];
+} ofi_handle;
+_Static_assert(sizeof(ofi_handle) <= PC_HANDLE_BYTES, "ofi handle too large");
+
+/* ---- provider selection -------------------------------------------------------------------- */
+
+static struct fi_info *make_hints(int rma) {
+    struct fi_info *h = fi_allocinfo();
+    if (!h) return NULL;
+    h->caps = FI_TAGGED | FI_SEND | FI_RECV;
+    if (rma) h->caps |= FI_RMA | FI_WRITE | FI_REMOTE_WRITE;
+    h->mode = FI_CONTEXT | FI_CONTEXT2;
+    h->ep_attr->type = FI_EP_RDM;
+    h->domain_attr->mr_mode =
+        FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_ENDPOINT;
+    h->domain_attr->threading = FI_THREAD_DOMAIN;
+    const char *prov = pc_param_str("PODCCL_OFI_PROVIDER");
+    if (prov && *prov) h->fabric_attr->prov_name = strdup(prov);
+    return h;
 }
 
-const pc_transport pc_transport_ofi = {.name = "ofi", .available = ofi_available};
+/* A provider that only works inside one host cannot serve a network transport. */
+static int host_local(const struct fi_info *i) {
+    const char *p = i->fabric_attr->prov_name;
+    return p && (strcmp(p, "shm") == 0 || strncmp(p, "shm;", 4) == 0);
+}
+
+/* The first provider in libfabric's order (or PODCCL_OFI_PROVIDER) that can leave the host;
+ * for a provider with IP addresses, its entry for the interface of the bootstrap address
+ * (node = that address, FI_SOURCE). *out is a copy to free with fi_freeinfo. */
+static int find_info(podcclComm_t comm, int rma, struct fi_info **out, char *why, size_t len) {
+    struct fi_info *hints = make_hints(rma), *list = NULL;
+    if (!hints) return snprintf(why, len, "fi_allocinfo failed"), 0;
+    const char *prov = pc_param_str("PODCCL_OFI_PROVIDER");
+    int forced = prov && *prov;
+    int r = fi_getinfo(FI_VERSION(1, 10), NULL, NULL, 0, hints, &list);
+    if (r != 0) {
+        snprintf(why, len, "fi_getinfo found no %s%s RDM provider with tagged messages%s: %s",
+                 forced ? "provider " : "", forced ? prov : "libfabric", rma ? " and RMA" : "",
+                 fi_strerror(-r));
+        fi_freeinfo(hints);
+        return 0;
+    }
+    struct fi_info *pick = NULL;
+    for (struct fi_info *i = list; i && !pick; i = i->next)
+        if (forced || !host_local(i)) pick = i;
+    if (!pick) {
+        snprintf(why, len, "libfabric offers only host-local providers (shm)");
+        fi_freeinfo(list), fi_freeinfo(hints);
+        return 0;
+    }
+    *out = NULL;
+    char node[INET6_ADDRSTRLEN] = "";
+    const pc_sockaddr *l = &comm->boot.local;
+    if (l->sa.sa_family == AF_INET)
+        inet_ntop(AF_INET, &l->sin.sin_addr, node, sizeof(node));
+    else if (l->sa.sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &l->sin6.sin6_addr, node, sizeof(node));
+    uint32_t af = pick->addr_format;
+    if (*node && (af == FI_SOCKADDR || af == FI_SOCKADDR_IN || af == FI_SOCKADDR_IN6)) {
+        struct fi_info *on_if = NULL;
+        free(hints->fabric_attr->prov_name);
+        hints->fabric_attr->prov_name = strdup(pick->fabric_attr->prov_name);
+        if (fi_getinfo(FI_VERSION(1, 10), node, NULL, FI_SOURCE, hints, &on_if) == 0) {
+            *out = fi_dupinfo(on_if);
+            fi_freeinfo(on_if);
+        }
+    }
+    if (!*out) *out = fi_dupinfo(pick);
+    fi_freeinfo(list), fi_freeinfo(hints);
+    return *out != NULL;
+}
+
+static int ofi_available(podcclComm_t comm, char *why, size_t len) {
+    struct fi_info *i = NULL;
+    if (!find_info(comm, 0, &i, why, len)) return 0;
+    fi_freeinfo(i);
+    return 1;
+}
+
+static int ofi_can_reach(podcclComm_t comm, int peer) {
+    return peer != comm->rank;
+}
+
+static void ofi_properties(podcclComm_t comm, void *listen_comm, pc_props *p) {
+    ofi_ep *e = listen_comm;
+    (void)comm;
+    memset(p, 0, sizeof(*p));
+    p->name = "ofi";
+    snprintf(p->provider, sizeof(p->provider), "%s", e->provider);
+    p->bw_gbps = 1.0; /* refined by measurement in the cost model, not by the provider */
+    p->latency_us = 20;
+    p->max_requests = (int)(e->info->tx_attr->size ? e->info->tx_attr->size : 256);
+    p->put = e->rma;
+}
+
+/* ---- memory registration -------------------------------------------------------------------- */
+
+static int reg(ofi_ep *e, const void *buf, size_t bytes, uint64_t access, struct fid_mr **mr,
+               char *err, size_t len) {
+    uint64_t key = e->mr_prov_key ? 0 : e->next_key++;
+    int r = fi_mr_reg(e->domain, buf, bytes ? bytes : 1, access, 0, key, 0, mr, NULL);
+    if (r == 0 && e->mr_endpoint) {
+        r = fi_mr_bind(*mr, &e->ep->fid, 0);
+        if (r == 0) r = fi_mr_enable(*mr);
+        if (r != 0) fi_close(&(*mr)->fid), *mr = NULL;
+    }
+    if (r != 0) snprintf(err, len, "fi_mr_reg of %zu bytes: %s", bytes, fi_strerror(-r));
+    return r;
+}
+
+static podcclResult_t ofi_reg_mr(void *conn, void *buf, size_t bytes, void **mr) {
+    ofi_conn *c = conn;
+    char err[160];
+    struct fid_mr *m = NULL;
+    if (reg(c->ep, buf, bytes, FI_SEND | FI_RECV | FI_WRITE | FI_REMOTE_WRITE, &m, err,
+            sizeof(err)))
+        return pc_err(c->ep->comm, podcclSystemError, "ofi: %s", err);
+    *mr = m;
+    return podcclSuccess;
+}
+
+static podcclResult_t ofi_dereg_mr(void *conn, void *mr) {
+    (void)conn;
+    if (mr) fi_close(&((struct fid_mr *)mr)->fid);
+    return podcclSuccess;
+}
+
+/* ---- endpoint ------------------------------------------------------------------------------- */
+
+static int post_ctrl(ofi_ep *e, ofi_ctrl *c) {
+    void *desc = e->ctrl_mr ? fi_mr_desc(e->ctrl_mr) : NULL;
+    return (int)fi_trecv(e->ep, &c->msg, sizeof(c->msg), desc, FI_ADDR_UNSPEC, OFI_TAG_CTRL,
+                         (1ull << 62) - 1, &c->ctx);
+}
+
+static podcclResult_t ofi_close_listen(void *listen_comm);
+
+static podcclResult_t ofi_listen(podcclComm_t comm, void *handle, void **listen_comm) {
+    char why[300];
+    ofi_ep *e = calloc(1, sizeof(*e));
+    if (!e) return pc_err(comm, podcclSystemError, "out of memory");
+    e->comm = comm;
+    e->next_key = 1;
+    e->conns = calloc((size_t)comm->nranks, sizeof(*e->conns));
+    podcclResult_t res = podcclSystemError;
+    int r = 0;
+    const char *step = "";
+    if (!e->conns) {
+        res = pc_err(comm, podcclSystemError, "out of memory");
+        goto fail;
+    }
+    /* RMA where the provider has it (and 8 bytes of CQ data: sender rank and seq), else
+     * tagged messages only. */
+    if (!find_info(comm, 1, &e->info, why, sizeof(why)) &&
+        !find_info(comm, 0, &e->info, why, sizeof(why))) {
+        res = pc_err(comm, podcclSystemError, "ofi: %s", why);
+        goto fail;
+    }
+    struct fi_info *i = e->info;
+    int mm = i->domain_attr->mr_mode;
+    e->mr_local = (mm & FI_MR_LOCAL) != 0;
+    e->mr_virt = (mm & FI_MR_VIRT_ADDR) != 0;
+    e->mr_prov_key = (mm & FI_MR_PROV_KEY) != 0;
+    e->mr_endpoint = (mm & FI_MR_ENDPOINT) != 0;
+    e->rma = (i->caps & FI_RMA) && (i->caps & FI_REMOTE_WRITE) && i->domain_attr->cq_data_size >= 8;
+    long long eb = pc_param_int("PODCCL_OFI_EAGER_BYTES");
+    e->eager_bytes = eb < 0 ? 0 : (size_t)eb;
+    struct fi_cq_attr cqa = {.format = FI_CQ_FORMAT_DATA, .wait_obj = FI_WAIT_NONE};
+    struct fi_av_attr ava = {.type = FI_AV_UNSPEC, .count = (size_t)comm->nranks};
+    if ((r = fi_fabric(i->fabric_attr, &e->fabric, NULL)))
+        step = "fi_fabric";
+    else if ((r = fi_domain(e->fabric, i, &e->domain, NULL)))
+        step = "fi_domain";
+    else if ((r = fi_cq_open(e->domain, &cqa, &e->cq, NULL)))
+        step = "fi_cq_open";
+    else if ((r = fi_av_open(e->domain, &ava, &e->av, NULL)))
+        step = "fi_av_open";
+    else if ((r = fi_endpoint(e->domain, i, &e->ep, NULL)))
+        step = "fi_endpoint";
+    else if ((r = fi_ep_bind(e->ep, &e->av->fid, 0)))
+        step = "fi_ep_bind(av)";
+    else if ((r = fi_ep_bind(e->ep, &e->cq->fid, FI_TRANSMIT | FI_RECV)))
+        step = "fi_ep_bind(cq)";
+    else if ((r = fi_enable(e->ep)))
+        step = "fi_enable";
+    if (r) {
+        res = pc_err(comm, podcclSystemError, "ofi (%s on %s): %s: %s", i->fabric_attr->prov_name,
+                     i->domain_attr->name, step, fi_strerror(-r));
+        goto fail;
+    }
+    e->ctrl = calloc(OFI_NCTRL, sizeof(*e->ctrl));
+    if (!e->ctrl) {
+        res = pc_err(comm, podcclSystemError, "out of memory");
+        goto fail;
+    }
+    if (e->mr_local &&
+        reg(e, e->ctrl, OFI_NCTRL * sizeof(*e->ctrl), FI_RECV, &e->ctrl_mr, why, sizeof(why))) {
+        res = pc_err(comm, podcclSystemError, "ofi: control buffers: %s", why);
+        goto fail;
+    }
+    for (int k = 0; k < OFI_NCTRL; k++) {
+        e->ctrl[k].type = CTX_CTRL;
+        if ((r = post_ctrl(e, &e->ctrl[k]))) {
+            res = pc_err(comm, podcclSystemError, "ofi: posting control receives: %s",
+                         fi_strerror(-r));
+            goto fail;
+        }
+    }
+    ofi_handle *h = handle;
+    memset(h, 0, sizeof(*h));
+    size_t nl = sizeof(h->name);
+    if ((r = fi_getname(&e->ep->fid, h->name, &nl))) {
+        res = pc_err(comm, podcclSystemError, "ofi: fi_getname: %s (address of %zu bytes)",
+                     fi_strerror(-r), nl);
+        goto fail;
+    }
+    h->magic = OFI_HANDLE_MAGIC, h->rank = (uint32_t)comm->rank, h->namelen = (uint32_t)nl;
+    if (e->rma)
+        snprintf(e->provider, sizeof(e->provider), "%s on %s, RMA above %zu B",
+                 i->fabric_attr->prov_name, i->domain_attr->name, e->eager_bytes);
+    else
+        snprintf(e->provider, sizeof(e->provider), "%s on %s, tagged only",
+                 i->fabric_attr->prov_name, i->domain_attr->name);
+    pc_log(PC_LOG_INFO, PC_SUB_NET, "ofi: %s, mr_mode 0x%x, fabric %s", e->provider, mm,
+           i->fabric_attr->name);
+    *listen_comm = e;
+    return podcclSuccess;
+fail:
+    ofi_close_listen(e);
+    return res;
+}
+
+static podcclResult_t ofi_connect(podcclComm_t comm, void *listen_comm, int peer,
+                                  const void *handle, void **conn) {
+    ofi_ep *e = listen_comm;
+    const ofi_handle *h = handle;
+    if (h->magic != OFI_HANDLE_MAGIC || h->rank != (uint32_t)peer)
+        return pc_err(comm, podcclInternalError, "ofi: rank %d's endpoint handle is not valid",
+                      peer);
+    ofi_conn *c = calloc(1, sizeof(*c));
+    if (!c) return pc_err(comm, podcclSystemError, "out of memory");
+    int r = fi_av_insert(e->av, h->name, 1, &c->addr, 0, NULL);
+    if (r != 1) {
+        free(c);
+        return pc_err(comm, podcclSystemError, "ofi: fi_av_insert of rank %d's address: %s", peer,
+                      r < 0 ? fi_strerror(-r) : "not inserted");
+    }
+    c->ep = e, c->peer = peer;
+    e->conns[peer] = c;
+    *conn = c;
+    return podcclSuccess;
+}
+
+/* ---- requests ------------------------------------------------------------------------------- */
+
+static ofi_req *req_new(ofi_conn *c, int kind) {
+    ofi_req *q = calloc(1, sizeof(*q));
+    if (!q) return NULL;
+    q->type = CTX_REQ, q->kind = kind, q->c = c;
+    ofi_ep *e = c->ep;
+    q->live_next = e->live;
+    if (e->live) e->live->live_prev = q;
+    e->live = q;
+    return q;
+}
+
+static void req_free(ofi_req *q) {
+    ofi_ep *e = q->c->ep;
+    if (q->live_prev)
+        q->live_prev->live_next = q->live_next;
+    else
+        e->live = q->live_next;
+    if (q->live_next) q->live_next->live_prev = q->live_prev;
+    if (q->mr) fi_close(&q->mr->fid);
+    free(q);
+}
+
+static void list_remove(ofi_req **head, ofi_req *q) {
+    for (ofi_req **p = head; *p; p = &(*p)->next)
+        if (*p == q) {
+            *p = q->next;
+            return;
+        }
+}
+
+static uint64_t tag_of(int sender, uint32_t seq) {
+    return ((uint64_t)(uint32_t)sender << 32) | seq;
+}
+
+/* Posts the RMA write of a send that holds its CTS. 0, -FI_EAGAIN, or another error. */
+static int post_write(ofi_req *q) {
+    ofi_conn *c = q->c;
+    ofi_ep *e = c->ep;
+    if (q->cts.bytes < q->bytes) {
+        q->state = ST_ERROR;
+        snprintf(q->err, sizeof(q->err),
+                 "rank %d posted a receive of %llu bytes for a send of %zu bytes", c->peer,
+                 (unsigned long long)q->cts.bytes, q->bytes);
+        return 0;
+    }
+    if (e->mr_local && !q->mr && q->bytes &&
+        reg(e, q->sbuf, q->bytes, FI_WRITE, &q->mr, q->err, sizeof(q->err))) {
+        q->state = ST_ERROR;
+        return 0;
+    }
+    uint64_t data = tag_of(e->comm->rank, q->seq);
+    int r = (int)fi_writedata(e->ep, q->sbuf, q->bytes, q->mr ? fi_mr_desc(q->mr) : NULL, data,
+                              c->addr, q->cts.addr, q->cts.key, &q->ctx);
+    if (r == 0) q->state = ST_POSTED;
+    return r;
+}
+
+static void got_cts(ofi_ep *e, const ofi_cts *m) {
+    ofi_conn *c = m->rank < (uint32_t)e->comm->nranks ? e->conns[m->rank] : NULL;
+    if (!c) {
+        snprintf(e->broken, sizeof(e->broken), "clear-to-send from unknown rank %u", m->rank);
+        return;
+    }
+    for (ofi_req *q = c->wsends; q; q = q->next)
+        if (q->seq == m->seq && q->state == ST_WAIT_CTS) {
+            q->cts = *m;
+            q->state = ST_READY;
+            return;
+        }
+    early_cts *x = malloc(sizeof(*x));
+    if (!x) {
+        snprintf(e->broken, sizeof(e->broken), "out of memory");
+        return;
+    }
+    x->cts = *m, x->next = c->early, c->early = x;
+}
+
+static void got_write(ofi_ep *e, uint64_t data, size_t len) {
+    uint32_t rank = (uint32_t)(data >> 32), seq = (uint32_t)data;
+    ofi_conn *c = rank < (uint32_t)e->comm->nranks ? e->conns[rank] : NULL;
+    if (c)
+        for (ofi_req *q = c->wrecvs; q; q = q->next)
+            if (q->seq == seq && q->state == ST_POSTED) {
+                q->state = ST_DONE, q->got = len ? len : q->bytes;
+                list_remove(&c->wrecvs, q);
+                return;
+            }
+    snprintf(e->broken, sizeof(e->broken), "RMA completion from rank %u seq %u matches no receive",
+             rank, seq);
+}
+
+/* Reads completions and pushes RMA sends whose CTS has arrived. */
+static void progress(ofi_ep *e) {
+    struct fi_cq_data_entry ent[16];
+    for (;;) {
+        ssize_t n = fi_cq_read(e->cq, ent, 16);
+        if (n == -FI_EAGAIN) break;
+        if (n == -FI_EAVAIL) {
+            struct fi_cq_err_entry err = {0};
+            if (fi_cq_readerr(e->cq, &err, 0) != 1) break;
+            char txt[120];
+            const char *pe = fi_cq_strerror(e->cq, err.prov_errno, err.err_data, txt, sizeof(txt));
+            int *type = err.op_context
+                            ? (int *)((char *)err.op_context + sizeof(struct fi_context2))
+                            : NULL;
+            if (type && *type == CTX_REQ) {
+                ofi_req *q = err.op_context;
+                q->state = ST_ERROR;
+                snprintf(q->err, sizeof(q->err), "%s (%s)", fi_strerror(err.err),
+                         pe ? pe : "no provider detail");
+            } else if (err.err != FI_ECANCELED) {
+                snprintf(e->broken, sizeof(e->broken), "control completion failed: %s (%s)",
+                         fi_strerror(err.err), pe ? pe : "no provider detail");
+            }
+            continue;
+        }
+        if (n < 0) {
+            snprintf(e->broken, sizeof(e->broken), "fi_cq_read: %s", fi_strerror((int)-n));
+            break;
+        }
+        for (ssize_t k = 0; k < n; k++) {
+            struct fi_cq_data_entry *c = &ent[k];
+            if ((c->flags & FI_REMOTE_WRITE) ||
+                (!c->op_context && (c->flags & FI_REMOTE_CQ_DATA))) {
+                got_write(e, c->data, c->len);
+                continue;
+            }
+            if (!c->op_context) continue;
+            int type = *(int *)((char *)c->op_context + sizeof(struct fi_context2));
+            if (type == CTX_CTRL) {
+                ofi_ctrl *ct = c->op_context;
+                got_cts(e, &ct->msg);
+                int r = post_ctrl(e, ct);
+                if (r)
+                    snprintf(e->broken, sizeof(e->broken), "reposting a control receive: %s",
+                             fi_strerror(-r));
+                continue;
+            }
+            ofi_req *q = c->op_context;
+            if (q->kind == RQ_RECV)
+                q->got = c->len;
+            else
+                q->got = q->bytes;
+            if (q->kind == RQ_WSEND) list_remove(&q->c->wsends, q);
+            q->state = ST_DONE;
+        }
+    }
+    /* RMA sends with their CTS in hand. */
+    for (int p = 0; p < e->comm->nranks; p++) {
+        ofi_conn *c = e->conns[p];
+        if (!c) continue;
+        for (ofi_req *q = c->wsends; q; q = q->next)
+            if (q->state == ST_READY && post_write(q) == -FI_EAGAIN) break;
+    }
+}
+
+static podcclResult_t post_fail(ofi_conn *c, const char *what, int r) {
+    return pc_err(c->ep->comm, podcclSystemError, "ofi: %s to/from rank %d: %s", what, c->peer,
+                  fi_strerror(-r));
+}
+
+static podcclResult_t ofi_isend(void *conn, const void *buf, size_t bytes, int tag, void *mr,
+                                void **req) {
+    ofi_conn *c = conn;
+    ofi_ep *e = c->ep;
+    (void)tag;
+    *req = NULL;
+    int rma = e->rma && bytes > e->eager_bytes;
+    ofi_req *q = req_new(c, rma ? RQ_WSEND : RQ_SEND);
+    if (!q) return pc_err(e->comm, podcclSystemError, "out of memory");
+    q->sbuf = buf, q->bytes = bytes, q->seq = c->sseq;
+    if (rma) {
+        q->state = ST_WAIT_CTS;
+        c->sseq++;
+        q->next = c->wsends, c->wsends = q;
+        /* The receiver may have been first. */
+        for (early_cts **p = &c->early; *p; p = &(*p)->next)
+            if ((*p)->cts.seq == q->seq) {
+                early_cts *x = *p;
+                q->cts = x->cts, q->state = ST_READY;
+                *p = x->next;
+                free(x);
+                break;
+            }
+        if (q->state == ST_READY) post_write(q); /* -FI_EAGAIN: progress() retries */
+        *req = q;
+        return podcclSuccess;
+    }
+    void *desc = mr ? fi_mr_desc(mr) : NULL;
+    char err[160];
+    if (e->mr_local && !desc && bytes) {
+        if (reg(e, buf, bytes, FI_SEND, &q->mr, err, sizeof(err))) {
+            req_free(q);
+            return pc_err(e->comm, podcclSystemError, "ofi: %s", err);
+        }
+        desc = fi_mr_desc(q->mr);
+    }
+    int r = (int)fi_tsend(e->ep, buf, bytes, desc, c->addr, tag_of(e->comm->rank, q->seq), &q->ctx);
+    if (r == -FI_EAGAIN) {
+        req_free(q);
+        progress(e);
+        return podcclSuccess;
+    }
+    if (r) {
+        req_free(q);
+        return post_fail(c, "fi_tsend", r);
+    }
+    q->state = ST_POSTED;
+    c->sseq++;
+    *req = q;
+    return podcclSuccess;
+}
+
+static podcclResult_t ofi_irecv(void *conn, void *buf, size_t bytes, int tag, void *mr,
+                                void **req) {
+    ofi_conn *c = conn;
+    ofi_ep *e = c->ep;
+    (void)tag;
+    *req = NULL;
+    int rma = e->rma && bytes > e->eager_bytes;
+    ofi_req *q = req_new(c, rma ? RQ_WRECV : RQ_RECV);
+    if (!q) return pc_err(e->comm, podcclSystemError, "out of memory");
+    q->rbuf = buf, q->bytes = bytes, q->seq = c->rseq;
+    char err[160];
+    int r;
+    if (rma) {
+        if (reg(e, buf, bytes, FI_REMOTE_WRITE, &q->mr, err, sizeof(err))) {
+            req_free(q);
+            return pc_err(e->comm, podcclSystemError, "ofi: %s", err);
+        }
+        ofi_cts m = {.rank = (uint32_t)e->comm->rank,
+                     .seq = q->seq,
+                     .addr = e->mr_virt ? (uint64_t)(uintptr_t)buf : 0,
+                     .key = fi_mr_key(q->mr),
+                     .bytes = bytes};
+        r = (int)fi_tinject(e->ep, &m, sizeof(m), c->addr,
+                            OFI_TAG_CTRL | tag_of(e->comm->rank, q->seq));
+        if (r == 0) {
+            q->state = ST_POSTED;
+            q->next = c->wrecvs, c->wrecvs = q;
+        }
+    } else {
+        void *desc = mr ? fi_mr_desc(mr) : NULL;
+        if (e->mr_local && !desc && bytes) {
+            if (reg(e, buf, bytes, FI_RECV, &q->mr, err, sizeof(err))) {
+                req_free(q);
+                return pc_err(e->comm, podcclSystemError, "ofi: %s", err);
+            }
+            desc = fi_mr_desc(q->mr);
+        }
+        r = (int)fi_trecv(e->ep, buf, bytes, desc, c->addr, tag_of(c->peer, q->seq), 0, &q->ctx);
+        if (r == 0) q->state = ST_POSTED;
+    }
+    if (r == -FI_EAGAIN) {
+        req_free(q);
+        progress(e);
+        return podcclSuccess;
+    }
+    if (r) {
+        req_free(q);
+        return post_fail(c, rma ? "fi_tinject (clear-to-send)" : "fi_trecv", r);
+    }
+    c->rseq++;
+    *req = q;
+    return podcclSuccess;
+}
+
+static podcclResult_t ofi_test(void *req, int *done, size_t *bytes) {
+    ofi_req *q = req;
+    ofi_conn *c = q->c;
+    ofi_ep *e = c->ep;
+    *done = 0;
+    if (q->state != ST_DONE && q->state != ST_ERROR) progress(e);
+    if (q->state == ST_ERROR) {
+        int peer = c->peer;
+        const char *dir = q->kind == RQ_SEND || q->kind == RQ_WSEND ? "send to" : "receive from";
+        podcclResult_t rc =
+            pc_err(e->comm, podcclRemoteError,
+                   "rank %d: ofi (%s) %s rank %d failed: %s; the peer process may have died or "
+                   "the link broke",
+                   e->comm->rank, e->provider, dir, peer, q->err);
+        return rc;
+    }
+    if (e->broken[0])
+        return pc_err(e->comm, podcclRemoteError, "rank %d: ofi (%s): %s", e->comm->rank,
+                      e->provider, e->broken);
+    if (q->state != ST_DONE) return podcclSuccess;
+    if (q->kind == RQ_RECV && q->got > q->bytes)
+        return pc_err(e->comm, podcclRemoteError,
+                      "ofi: rank %d sent %zu bytes into a %zu-byte receive", c->peer, q->got,
+                      q->bytes);
+    if (bytes) *bytes = q->got;
+    *done = 1;
+    req_free(q);
+    return podcclSuccess;
+}
+
+static podcclResult_t ofi_close(void *conn) {
+    ofi_conn *c = conn;
+    while (c->early) {
+        early_cts *x = c->early;
+        c->early = x->next;
+        free(x);
+    }
+    if (c->ep->conns) c->ep->conns[c->peer] = NULL;
+    free(c);
+    return podcclSuccess;
+}
+
+static podcclResult_t ofi_close_listen(void *listen_comm) {
+    ofi_ep *e = listen_comm;
+    if (!e) return podcclSuccess;
+    /* Closing the endpoint first: after that no completion can name our requests. */
+    if (e->ep) fi_close(&e->ep->fid);
+    while (e->live) {
+        ofi_req *q = e->live;
+        e->live = q->live_next;
+        if (q->mr) fi_close(&q->mr->fid);
+        free(q);
+    }
+    if (e->ctrl_mr) fi_close(&e->ctrl_mr->fid);
+    if (e->av) fi_close(&e->av->fid);
+    if (e->cq) fi_close(&e->cq->fid);
+    if (e->domain) fi_close(&e->domain->fid);
+    if (e->fabric) fi_close(&e->fabric->fid);
+    if (e->info) fi_freeinfo(e->info);
+    if (e->conns)
+        for (int p = 0; p < e->comm->nranks; p++)
+            if (e->conns[p]) ofi_close(e->conns[p]);
+    free(e->conns), free(e->ctrl), free(e);
+    return podcclSuccess;
+}
+
+const pc_transport pc_transport_ofi = {
+    .name = "ofi",
+    .available = ofi_available,
+    .can_reach = ofi_can_reach,
+    .properties = ofi_properties,
+    .listen = ofi_listen,
+    .connect = ofi_connect,
+    .accept = ofi_connect, /* connectionless: both ends insert the peer's address */
+    .reg_mr = ofi_reg_mr,
+    .dereg_mr = ofi_dereg_mr,
+    .isend = ofi_isend,
+    .irecv = ofi_irecv,
+    .test = ofi_test,
+    .close = ofi_close,
+    .close_listen = ofi_close_listen,
+};
