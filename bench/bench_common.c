@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "refcheck.h"
@@ -544,7 +545,13 @@ static void print_run_header(const bench_opts_t *o, const bench_backend_t *b, in
         exit(2);
     }
     me.pid = (int64_t)getpid();
-    gethostname(me.host, sizeof me.host - 1);
+    /* A host as podccl sees it: host name, network namespace, PODCCL_HOSTID. */
+    char name[40] = "";
+    gethostname(name, sizeof name - 1);
+    struct stat st = {0};
+    stat("/proc/self/ns/net", &st);
+    const char *hid = getenv("PODCCL_HOSTID");
+    snprintf(me.host, sizeof me.host, "%s/%lx/%s", name, (unsigned long)st.st_ino, hid ? hid : "");
     b->allgather_bytes(&me, all, sizeof me); /* collective: every rank takes part */
     if (b->rank != 0) {
         free(all);

@@ -105,7 +105,9 @@ static void ccl_print_header(FILE *f) {
     fprintf(f, "# podccl version %d.%d.%d\n", v / 10000, v / 100 % 100, v % 100);
     const char *algo = getenv("PODCCL_ALGO");
     if (algo) fprintf(f, "# PODCCL_ALGO=%s\n", algo);
-    fprintf(f, "# transport: shm\n");
+    char tr[256];
+    CK(podcclCommTransportInfo(g_comm, tr, sizeof(tr)));
+    fprintf(f, "# transport: %s\n", tr);
     size_t shm = 0;
     CK(podcclCommMemoryUsage(g_comm, &shm, NULL));
     const char *cap = getenv("PODCCL_SHM_MAX_BYTES");

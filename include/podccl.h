@@ -202,6 +202,14 @@ podcclResult_t podcclCommUserRank(const podcclComm_t comm, int *rank);
  * Errors: podcclInvalidArgument (NULL or destroyed comm). Thread-safe. */
 podcclResult_t podcclCommMemoryUsage(const podcclComm_t comm, size_t *shmBytes, size_t *hostBytes);
 
+/* Writes into buf (at most len bytes, NUL-terminated, truncated if needed) which transports
+ * carry this rank's traffic: "shm to N local peers (shared memory)" for ranks on this host
+ * and, when ranks span several hosts, "; ofi to M remote ranks on H other hosts (tcp;ofi_rxm on
+ * eth0, RMA above 65536 B)" or the ib device, port and GID. Same text on every rank of a host.
+ * Thread-safe. Errors: podcclInvalidArgument (NULL or destroyed comm, buf NULL, len 0). No NCCL
+ * counterpart (NCCL prints it at NCCL_DEBUG=INFO, as podccl also does). */
+podcclResult_t podcclCommTransportInfo(const podcclComm_t comm, char *buf, size_t len);
+
 /* ---- Streams -------------------------------------------------------------------------------- */
 
 /* Creates a stream: operations enqueued on it run in order, one at a time, on a thread owned by

@@ -477,3 +477,18 @@ void boot_close(pc_boot *b) {
     if (b->prev_fd >= 0) close(b->prev_fd);
     b->next_fd = b->prev_fd = -1;
 }
+
+int boot_peer_gone(pc_boot *b, int peer) {
+    if (b->nranks < 2 || peer == b->rank) return 0;
+    int fd = peer == (b->rank + 1) % b->nranks               ? b->next_fd
+             : peer == (b->rank + b->nranks - 1) % b->nranks ? b->prev_fd
+                                                             : -1;
+    if (fd < 0) return 0;
+    /* No setup traffic flows while collectives run: readable means end of stream. */
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0) return 0;
+    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP)) return 1;
+    char c;
+    ssize_t r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}

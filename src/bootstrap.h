@@ -47,6 +47,9 @@ podcclResult_t boot_init(pc_boot *b, const pc_id *id, int rank, int nranks, doub
 podcclResult_t boot_allgather(pc_boot *b, void *data, size_t bytes);
 podcclResult_t boot_barrier(pc_boot *b);
 void boot_close(pc_boot *b);
+/* 1 if peer is this rank's neighbour on the bootstrap ring and its socket has closed (the
+ * process exited or its host went away). Never blocks; 0 for any other peer. */
+int boot_peer_gone(pc_boot *b, int peer);
 /* Parses "host:port" (IPv4, [IPv6] or a name) into *out. */
 podcclResult_t boot_parse_addr(const char *s, pc_sockaddr *out);
 /* The address of the interface chosen by PODCCL_SOCKET_IFNAME (port 0). */

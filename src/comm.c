@@ -88,12 +88,16 @@ static podcclResult_t pick_net(podcclComm_t comm) {
             if (strcasecmp(want, net_transports[i]->name) == 0) forced = i;
         if (forced < 0) {
             int known = strcasecmp(want, "ib") == 0 || strcasecmp(want, "ofi") == 0;
-            return pc_err(
-                comm, podcclInvalidArgument, "PODCCL_NET=%s: %s (this build has:%s%s%s)", want,
-                known ? "this build does not include that transport "
-                        "(configure found no libibverbs/librdmacm or libfabric)"
-                      : "unknown network transport; use ib or ofi",
-                nnet ? "" : " none", nnet > 0 ? " " : "", nnet > 0 ? net_transports[0]->name : "");
+            char have[32] = "";
+            for (int i = 0; i < nnet; i++)
+                snprintf(have + strlen(have), sizeof(have) - strlen(have), " %s",
+                         net_transports[i]->name);
+            return pc_err(comm, podcclInvalidArgument, "PODCCL_NET=%s: %s (this build has:%s)",
+                          want,
+                          known ? "this build does not include that transport "
+                                  "(configure found no libibverbs/librdmacm or libfabric)"
+                                : "unknown network transport; use ib or ofi",
+                          nnet ? have : " none");
         }
     }
     char why[PC_MAX_NET][256];
@@ -424,6 +428,21 @@ podcclResult_t podcclCommMemoryUsage(const podcclComm_t comm, size_t *shmBytes, 
     PCCHECK(live(comm, "podcclCommMemoryUsage"));
     if (shmBytes) *shmBytes = shm_segment_bytes(comm);
     if (hostBytes) *hostBytes = comm->chunk_bytes * (size_t)comm->max_inflight + comm->tmp_bytes;
+    return podcclSuccess;
+}
+
+podcclResult_t podcclCommTransportInfo(const podcclComm_t comm, char *buf, size_t len) {
+    PCCHECK(live(comm, "podcclCommTransportInfo"));
+    if (!buf || len == 0)
+        return pc_err(comm, podcclInvalidArgument,
+                      "podcclCommTransportInfo: buf is NULL or len is 0");
+    int nremote = comm->nranks - comm->nlocal;
+    int k = snprintf(buf, len, "shm to %d local peer%s (%s)", comm->nlocal - 1,
+                     comm->nlocal - 1 == 1 ? "" : "s", comm->shm_props.provider);
+    if (comm->net && k >= 0 && (size_t)k < len)
+        snprintf(buf + k, len - (size_t)k, "; %s to %d remote rank%s on %d other host%s (%s)",
+                 comm->net_props.name, nremote, nremote == 1 ? "" : "s", comm->nhosts - 1,
+                 comm->nhosts - 1 == 1 ? "" : "s", comm->net_props.provider);
     return podcclSuccess;
 }
 

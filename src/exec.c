@@ -31,6 +31,11 @@ static int stalest_peer(podcclComm_t comm, double now) {
 
 podcclResult_t pc_wait_gone(podcclComm_t comm, const pc_wait *w) {
     shm_publish_failure(comm, w->gone, podcclRemoteError);
+    if (comm->host_of[w->gone] != comm->host)
+        return pc_err(comm, podcclRemoteError,
+                      "rank %d: peer rank %d (pid %d on another host) has exited or its host is "
+                      "unreachable (its bootstrap connection closed)",
+                      comm->rank, w->gone, (int)comm->pids[w->gone]);
     return pc_err(comm, podcclRemoteError, "rank %d: peer rank %d (pid %d) has exited", comm->rank,
                   w->gone, (int)comm->pids[w->gone]);
 }
@@ -55,7 +60,8 @@ podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int
         return pc_err(comm, podcclRemoteError, "rank %d: communicator aborted", comm->rank);
     }
     for (int i = 0; i < npeers; i++)
-        if (shm_peer_dead(comm, peers[i])) {
+        if (shm_peer_dead(comm, peers[i]) ||
+            (comm->host_of[peers[i]] != comm->host && boot_peer_gone(&comm->boot, peers[i]))) {
             /* Not an error yet: the peer may have delivered everything and exited after our
              * last look. The caller checks once more, then calls pc_wait_gone. */
             w->gone = peers[i];

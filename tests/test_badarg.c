@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "config.h"
 #include "harness.h"
 
 #define BAD_TYPE ((podcclDataType_t)99)
@@ -133,6 +134,56 @@ static void test_two_ranks(void **state) {
     assert_int_equal(harness_run(2, two_rank_body, NULL), 0);
 }
 
+/* Two ranks made to look like two hosts (PODCCL_HOSTID), so they need a network transport.
+ * arg: the PODCCL_NET value; "bogus" must be refused at init, "ofi" must carry an all-reduce
+ * and name itself in podcclCommTransportInfo. */
+static int two_host_body(podcclComm_t unused, int rank, int nranks, void *arg) {
+    const char *net = arg;
+    podcclComm_t c;
+    (void)unused;
+    setenv("PODCCL_HOSTID", rank ? "badarg-host-b" : "badarg-host-a", 1);
+    setenv("PODCCL_NET", net, 1);
+    podcclResult_t r = podcclCommInitRank(&c, nranks, harness_unique_id(), rank);
+    if (strcmp(net, "bogus") == 0) {
+        const char *msg = podcclGetLastError(NULL);
+        if (r == podcclInvalidArgument && strstr(msg, "PODCCL_NET=bogus")) return 0;
+        printf("rank %d: PODCCL_NET=bogus: got %d (%s)\n", rank, (int)r, msg);
+        if (r == podcclSuccess) podcclCommDestroy(c);
+        return 1;
+    }
+    if (r != podcclSuccess) {
+        printf("rank %d: init with PODCCL_NET=%s: %s\n", rank, net, podcclGetLastError(NULL));
+        return 1;
+    }
+    char info[256] = "";
+    int bad = harness_allreduce_ok(c, rank, nranks, 100003);
+    if (podcclCommTransportInfo(c, info, sizeof(info)) != podcclSuccess ||
+        !strstr(info, "ofi to 1 remote rank on 1 other host")) {
+        printf("rank %d: transport info '%s' does not name ofi\n", rank, info);
+        bad = 1;
+    }
+    char tiny[8];
+    if (podcclCommTransportInfo(c, tiny, sizeof(tiny)) != podcclSuccess ||
+        strlen(tiny) != sizeof(tiny) - 1)
+        bad = 1, printf("rank %d: transport info not truncated to its buffer\n", rank);
+    if (podcclCommTransportInfo(c, NULL, 8) != podcclInvalidArgument ||
+        podcclCommTransportInfo(c, tiny, 0) != podcclInvalidArgument)
+        bad = 1, printf("rank %d: transport info accepted a NULL or empty buffer\n", rank);
+    return podcclCommDestroy(c) != podcclSuccess || bad;
+}
+
+static void test_two_hosts(void **state) {
+    harness_opts o = {.no_comm = 1};
+    (void)state;
+    assert_int_equal(harness_run_opts(2, two_host_body, "bogus", &o), 0);
+#ifdef HAVE_OFI
+    harness_opts o2 = {.no_comm = 1};
+    assert_int_equal(harness_run_opts(2, two_host_body, "ofi", &o2), 0);
+#else
+    printf("skipped the ofi half: this build has no libfabric\n");
+#endif
+}
+
 /* ---- 1 rank --------------------------------------------------------------------------------- */
 
 static int setup(void **state) {
@@ -228,6 +279,12 @@ static void test_comm_queries(void **state) {
     assert_true(host > 0);
     assert_int_equal(podcclCommGetAsyncError(comm1, &e), podcclSuccess);
     assert_int_equal(e, podcclSuccess);
+    char info[128];
+    EXPECT_NOCOMM(podcclInvalidArgument, podcclCommTransportInfo(NULL, info, sizeof(info)));
+    EXPECT(podcclInvalidArgument, podcclCommTransportInfo(comm1, NULL, sizeof(info)));
+    EXPECT(podcclInvalidArgument, podcclCommTransportInfo(comm1, info, 0));
+    assert_int_equal(podcclCommTransportInfo(comm1, info, sizeof(info)), podcclSuccess);
+    assert_string_equal(info, "shm to 0 local peers (shared memory)");
 }
 
 static void test_streams_and_groups(void **state) {
@@ -317,7 +374,8 @@ static void test_init_from_env(void **state) {
 }
 
 int main(void) {
-    const struct CMUnitTest forked[] = {cmocka_unit_test(test_two_ranks)};
+    const struct CMUnitTest forked[] = {cmocka_unit_test(test_two_ranks),
+                                        cmocka_unit_test(test_two_hosts)};
     const struct CMUnitTest local[] = {
         cmocka_unit_test(test_version_and_strings), cmocka_unit_test(test_collectives),
         cmocka_unit_test(test_alltoallv),           cmocka_unit_test(test_comm_queries),
