@@ -293,6 +293,16 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
     free(all);
     if (res != podcclSuccess) goto fail;
     PCCHECKGOTO(connect_transports(comm), res, fail);
+    comm->scratch_slots = comm->max_inflight;
+    if (comm->net) {
+        /* Receives from the network run twice as deep (exec.c). */
+        char *p = realloc(comm->scratch, comm->chunk_bytes * 2 * (size_t)comm->max_inflight);
+        if (!p) {
+            res = pc_err(NULL, podcclSystemError, "out of memory");
+            goto fail;
+        }
+        comm->scratch = p, comm->scratch_slots = 2 * comm->max_inflight;
+    }
     shm_word_set(comm, SHM_W_HEARTBEAT, (uint64_t)(pc_now() * 1e3));
     const char *spin = pc_param_str("PODCCL_SHM_SPIN");
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -427,7 +437,7 @@ podcclResult_t podcclCommUserRank(const podcclComm_t comm, int *rank) {
 podcclResult_t podcclCommMemoryUsage(const podcclComm_t comm, size_t *shmBytes, size_t *hostBytes) {
     PCCHECK(live(comm, "podcclCommMemoryUsage"));
     if (shmBytes) *shmBytes = shm_segment_bytes(comm);
-    if (hostBytes) *hostBytes = comm->chunk_bytes * (size_t)comm->max_inflight + comm->tmp_bytes;
+    if (hostBytes) *hostBytes = comm->chunk_bytes * (size_t)comm->scratch_slots + comm->tmp_bytes;
     return podcclSuccess;
 }
 

@@ -81,7 +81,8 @@ struct podcclComm {
     uint64_t direct_seq;    /* one-shot operations issued, identical on all ranks */
     uint64_t direct_synced; /* last one-shot operation in which every peer was seen posting */
     uint64_t cma_seq;       /* single-copy operations issued, identical on all ranks */
-    char *scratch;          /* max_inflight chunks for receive-then-reduce */
+    char *scratch;          /* scratch_slots chunks for receive-then-reduce */
+    int scratch_slots;      /* max_inflight, twice that with a network transport */
     char *tmp;              /* grow-only temporary (reduce partials, in-place all-to-all) */
     size_t tmp_bytes;
 

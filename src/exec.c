@@ -180,10 +180,15 @@ podcclResult_t pc_exec(podcclComm_t comm, pc_sched *s) {
                       s->max_reduce_bytes, comm->chunk_bytes);
     exec_t e = {.s = s};
     int maxin = comm->max_inflight;
+    /* Receives from the network may run twice as deep as sends: a receive is what grants the
+     * sender its clear-to-send, and that grant travels behind the data already queued towards
+     * the peer, so the granted window must exceed what the sender keeps in flight or the link
+     * idles between grants. */
+    int nscratch = comm->scratch_slots;
     e.state = calloc((size_t)n, 1);
     e.req = calloc((size_t)n, sizeof(void *));
     e.scratch_of = calloc((size_t)n, sizeof(int));
-    e.free_scratch = malloc(sizeof(int) * (size_t)maxin);
+    e.free_scratch = malloc(sizeof(int) * (size_t)nscratch);
     e.inflight = malloc(sizeof(int) * (size_t)n);
     int *peers = malloc(sizeof(int) * (size_t)n);
     if (!e.state || !e.req || !e.scratch_of || !e.free_scratch || !e.inflight || !peers ||
@@ -191,7 +196,7 @@ podcclResult_t pc_exec(podcclComm_t comm, pc_sched *s) {
         res = pc_err(comm, podcclSystemError, "out of memory in the executor");
         goto out;
     }
-    for (int i = 0; i < maxin; i++) e.free_scratch[e.nfree++] = i;
+    for (int i = 0; i < nscratch; i++) e.free_scratch[e.nfree++] = i;
 
     int ndone = 0, gone_seen = 0;
     pc_wait w;
@@ -210,7 +215,9 @@ podcclResult_t pc_exec(podcclComm_t comm, pc_sched *s) {
                     ndone++, progress = 1, ln->next++;
                     continue;
                 }
-                if (ln->inflight >= maxin || (st->kind == PC_STEP_RECV_REDUCE && e.nfree == 0))
+                int depth =
+                    st->kind != PC_STEP_SEND && comm->tp[st->peer] == comm->net ? 2 * maxin : maxin;
+                if (ln->inflight >= depth || (st->kind == PC_STEP_RECV_REDUCE && e.nfree == 0))
                     break;
                 int posted;
                 PCCHECKGOTO(post_step(comm, &e, i, &posted), res, out);
