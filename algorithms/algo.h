@@ -50,14 +50,22 @@ typedef struct {
 
 struct podcclComm;
 
+/* The ring: ranks in ring order, grouped by host so that a ring crosses the network once per
+ * host boundary whatever the launcher's rank placement (ord[pos] = rank, pos_of[rank] = pos). */
+typedef struct {
+    int n, pos;
+    const int *ord, *pos_of;
+} pc_ring;
+
 /* Schedule builders (ring.c, alltoall_pairwise.c, p2p.c). chunk = pipeline chunk in bytes;
  * tmp = a temporary of the size the collective needs (see pc_algo_tmp_bytes). */
-podcclResult_t ring_allreduce(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk);
-podcclResult_t ring_allgather(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk);
-podcclResult_t ring_reducescatter(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk,
+podcclResult_t ring_allreduce(pc_sched *s, const pc_args *a, const pc_ring *rg, size_t chunk);
+podcclResult_t ring_allgather(pc_sched *s, const pc_args *a, const pc_ring *rg, size_t chunk);
+podcclResult_t ring_reducescatter(pc_sched *s, const pc_args *a, const pc_ring *rg, size_t chunk,
                                   char *tmp);
-podcclResult_t ring_broadcast(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk);
-podcclResult_t ring_reduce(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk, char *tmp);
+podcclResult_t ring_broadcast(pc_sched *s, const pc_args *a, const pc_ring *rg, size_t chunk);
+podcclResult_t ring_reduce(pc_sched *s, const pc_args *a, const pc_ring *rg, size_t chunk,
+                           char *tmp);
 podcclResult_t pairwise_alltoall(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk,
                                  const char *src);
 podcclResult_t p2p_add(pc_sched *s, const pc_args *a, size_t chunk);

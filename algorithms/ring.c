@@ -78,7 +78,8 @@ static void ring_step(pc_sched *s, deps_t *d, int next, int prev, const char *sb
     deps_swap(d);
 }
 
-podcclResult_t ring_allreduce(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk) {
+podcclResult_t ring_allreduce(pc_sched *s, const pc_args *a, const pc_ring *rg, size_t chunk) {
+    int rank = rg->ord[rg->pos], n = rg->n, pos = rg->pos;
     size_t es = pc_type_size(a->dtype), count = a->count;
     const char *send = a->sendbuff;
     char *recv = a->recvbuff;
@@ -90,25 +91,27 @@ podcclResult_t ring_allreduce(pc_sched *s, const pc_args *a, int rank, int n, si
     deps_t d;
     if (deps_init(&d, nchunks(blk_len(count, n, 0) * es, chunk)))
         return pc_err(NULL, podcclSystemError, "out of memory");
-    int next = mod(rank + 1, n), prev = mod(rank - 1, n);
-    /* Reduce-scatter: after n-1 steps this rank holds the full reduction of block rank+1. */
+    int next = rg->ord[mod(pos + 1, n)], prev = rg->ord[mod(pos - 1, n)];
+    /* Blocks are numbered by ring position. Reduce-scatter: after n-1 steps this rank holds the
+     * full reduction of block pos+1. */
     for (int st = 0; st < n - 1; st++) {
-        int bs = mod(rank - st, n), br = mod(rank - st - 1, n);
+        int bs = mod(pos - st, n), br = mod(pos - st - 1, n);
         const char *sb = (st == 0 ? send : recv) + blk_off(count, n, bs) * es;
         size_t ro = blk_off(count, n, br) * es;
         ring_step(s, &d, next, prev, sb, blk_len(count, n, bs) * es, send + ro, recv + ro,
                   blk_len(count, n, br) * es, chunk);
     }
-    /* All-gather of the reduced blocks, starting with block rank+1. */
+    /* All-gather of the reduced blocks, starting with block pos+1. */
     for (int st = 0; st < n - 1; st++) {
-        int bs = mod(rank + 1 - st, n), br = mod(rank - st, n);
+        int bs = mod(pos + 1 - st, n), br = mod(pos - st, n);
         ring_step(s, &d, next, prev, recv + blk_off(count, n, bs) * es, blk_len(count, n, bs) * es,
                   NULL, recv + blk_off(count, n, br) * es, blk_len(count, n, br) * es, chunk);
     }
     return finish(s, &d);
 }
 
-podcclResult_t ring_allgather(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk) {
+podcclResult_t ring_allgather(pc_sched *s, const pc_args *a, const pc_ring *rg, size_t chunk) {
+    int rank = rg->ord[rg->pos], n = rg->n, pos = rg->pos;
     size_t B = a->count * pc_type_size(a->dtype);
     const char *send = a->sendbuff;
     char *recv = a->recvbuff;
@@ -118,17 +121,19 @@ podcclResult_t ring_allgather(pc_sched *s, const pc_args *a, int rank, int n, si
     chunk = elem_chunk(chunk, pc_type_size(a->dtype));
     deps_t d;
     if (deps_init(&d, nchunks(B, chunk))) return pc_err(NULL, podcclSystemError, "out of memory");
-    int next = mod(rank + 1, n), prev = mod(rank - 1, n);
+    int next = rg->ord[mod(pos + 1, n)], prev = rg->ord[mod(pos - 1, n)];
+    /* Blocks are numbered by rank: step st forwards the block of the rank st places back. */
     for (int st = 0; st < n - 1; st++) {
-        int bs = mod(rank - st, n), br = mod(rank - st - 1, n);
+        int bs = rg->ord[mod(pos - st, n)], br = rg->ord[mod(pos - st - 1, n)];
         ring_step(s, &d, next, prev, st == 0 ? send : recv + (size_t)bs * B, B, NULL,
                   recv + (size_t)br * B, B, chunk);
     }
     return finish(s, &d);
 }
 
-podcclResult_t ring_reducescatter(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk,
+podcclResult_t ring_reducescatter(pc_sched *s, const pc_args *a, const pc_ring *rg, size_t chunk,
                                   char *tmp) {
+    int rank = rg->ord[rg->pos], n = rg->n, pos = rg->pos;
     size_t B = a->count * pc_type_size(a->dtype);
     const char *send = a->sendbuff;
     char *recv = a->recvbuff;
@@ -139,11 +144,11 @@ podcclResult_t ring_reducescatter(pc_sched *s, const pc_args *a, int rank, int n
     chunk = elem_chunk(chunk, pc_type_size(a->dtype));
     deps_t d;
     if (deps_init(&d, nchunks(B, chunk))) return pc_err(NULL, podcclSystemError, "out of memory");
-    int next = mod(rank + 1, n), prev = mod(rank - 1, n);
-    /* Shifted by one block from all-reduce so that the last step completes block `rank`;
-     * partial sums of other blocks live in tmp. */
+    int next = rg->ord[mod(pos + 1, n)], prev = rg->ord[mod(pos - 1, n)];
+    /* Shifted by one block from all-reduce so that the last step completes block `rank` (the
+     * block of ring position pos); partial sums of other blocks live in tmp. */
     for (int st = 0; st < n - 1; st++) {
-        int bs = mod(rank - st - 1, n), br = mod(rank - st - 2, n);
+        int bs = rg->ord[mod(pos - st - 1, n)], br = rg->ord[mod(pos - st - 2, n)];
         const char *sb = (st == 0 ? send : tmp) + (size_t)bs * B;
         char *rd = st == n - 2 ? recv : tmp + (size_t)br * B;
         ring_step(s, &d, next, prev, sb, B, send + (size_t)br * B, rd, B, chunk);
@@ -151,11 +156,13 @@ podcclResult_t ring_reducescatter(pc_sched *s, const pc_args *a, int rank, int n
     return finish(s, &d);
 }
 
-podcclResult_t ring_broadcast(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk) {
+podcclResult_t ring_broadcast(pc_sched *s, const pc_args *a, const pc_ring *rg, size_t chunk) {
+    int rank = rg->ord[rg->pos], n = rg->n, pos = rg->pos;
     size_t bytes = a->count * pc_type_size(a->dtype);
     const char *send = a->sendbuff;
     char *recv = a->recvbuff;
-    int p = mod(rank - a->root, n), next = mod(rank + 1, n), prev = mod(rank - 1, n);
+    int p = mod(pos - rg->pos_of[a->root], n), next = rg->ord[mod(pos + 1, n)],
+        prev = rg->ord[mod(pos - 1, n)];
     if (p == 0 && send != recv) sched_add(s, PC_STEP_COPY, rank, send, recv, bytes, -1);
     chunk = elem_chunk(chunk, pc_type_size(a->dtype));
     for (size_t off = 0; off < bytes && n > 1; off += chunk) {
@@ -166,13 +173,16 @@ podcclResult_t ring_broadcast(pc_sched *s, const pc_args *a, int rank, int n, si
     return s->oom ? pc_err(NULL, podcclSystemError, "out of memory") : podcclSuccess;
 }
 
-podcclResult_t ring_reduce(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk,
+podcclResult_t ring_reduce(pc_sched *s, const pc_args *a, const pc_ring *rg, size_t chunk,
                            char *tmp) {
+    int rank = rg->ord[rg->pos], n = rg->n, pos = rg->pos;
     size_t bytes = a->count * pc_type_size(a->dtype);
     const char *send = a->sendbuff;
     char *recv = a->recvbuff;
-    /* A chain from root+1 to root: position 0 only sends, position n-1 (root) only receives. */
-    int p = mod(rank - a->root - 1, n), next = mod(rank + 1, n), prev = mod(rank - 1, n);
+    /* A chain from the root's successor to the root: chain position 0 only sends, position n-1
+     * (root) only receives. */
+    int p = mod(pos - rg->pos_of[a->root] - 1, n), next = rg->ord[mod(pos + 1, n)],
+        prev = rg->ord[mod(pos - 1, n)];
     if (n == 1) {
         if (send != recv) sched_add(s, PC_STEP_COPY, rank, send, recv, bytes, -1);
         return s->oom ? pc_err(NULL, podcclSystemError, "out of memory") : podcclSuccess;

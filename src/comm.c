@@ -57,6 +57,7 @@ static void comm_free(podcclComm_t comm) {
     boot_close(&comm->boot);
     free(comm->conn), free(comm->tp);
     free(comm->host_of), free(comm->local_idx), free(comm->local_ranks), free(comm->pids);
+    free(comm->ring_ord), free(comm->ring_pos_of);
     free(comm->scratch), free(comm->tmp);
     pthread_mutex_destroy(&comm->err_lock);
     pthread_mutex_destroy(&comm->use_lock);

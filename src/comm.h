@@ -61,6 +61,8 @@ struct podcclComm {
     int *local_idx;   /* [nranks] index in local_ranks, or -1 */
     pid_t *pids;      /* [nranks] */
     int numa_node;    /* NUMA node this rank is bound to, -1 unknown */
+    int *ring_ord;    /* [nranks] ranks in ring order, grouped by host (host of rank 0 first) */
+    int *ring_pos_of; /* [nranks] position of each rank in ring_ord */
 
     /* Transports: the first that reaches each peer. */
     const pc_transport **tp; /* [nranks] */

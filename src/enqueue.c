@@ -119,19 +119,21 @@ static podcclResult_t build(podcclComm_t comm, const pc_args *a, pc_sched *s) {
     int n = comm->nranks, me = comm->rank;
     size_t es = pc_type_size(a->dtype), chunk = comm->chunk_bytes;
     s->dtype = a->dtype, s->op = a->op;
+    pc_ring rg = {
+        .n = n, .pos = comm->ring_pos_of[me], .ord = comm->ring_ord, .pos_of = comm->ring_pos_of};
     switch (a->coll) {
     case PC_ALLREDUCE:
-        return ring_allreduce(s, a, me, n, chunk);
+        return ring_allreduce(s, a, &rg, chunk);
     case PC_ALLGATHER:
-        return ring_allgather(s, a, me, n, chunk);
+        return ring_allgather(s, a, &rg, chunk);
     case PC_REDUCESCATTER:
         PCCHECK(pc_comm_tmp(comm, a->count * es * n));
-        return ring_reducescatter(s, a, me, n, chunk, comm->tmp);
+        return ring_reducescatter(s, a, &rg, chunk, comm->tmp);
     case PC_BROADCAST:
-        return ring_broadcast(s, a, me, n, chunk);
+        return ring_broadcast(s, a, &rg, chunk);
     case PC_REDUCE:
         PCCHECK(pc_comm_tmp(comm, a->count * es));
-        return ring_reduce(s, a, me, n, chunk, comm->tmp);
+        return ring_reduce(s, a, &rg, chunk, comm->tmp);
     case PC_ALLTOALL:
     case PC_ALLTOALLV: {
         const char *src = a->sendbuff;

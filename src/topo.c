@@ -99,6 +99,16 @@ podcclResult_t topo_build(podcclComm_t comm, const pc_host_info *all) {
         }
     }
     comm->numa_node = all[comm->rank].numa;
+    /* Ring order: hosts in order of their first rank, ranks of a host in ascending order, so a
+     * ring crosses the network once per host boundary whatever the placement of ranks. */
+    comm->ring_ord = malloc(sizeof(int) * n);
+    comm->ring_pos_of = malloc(sizeof(int) * n);
+    if (!comm->ring_ord || !comm->ring_pos_of)
+        return pc_err(comm, podcclSystemError, "out of memory");
+    int k = 0;
+    for (int h = 0; h < comm->nhosts; h++)
+        for (int r = 0; r < n; r++)
+            if (comm->host_of[r] == h) comm->ring_pos_of[r] = k, comm->ring_ord[k++] = r;
     pc_log(PC_LOG_INFO, PC_SUB_INIT, "rank %d of %d on host %s (%d of %d local ranks, %d hosts)",
            comm->rank, n, all[comm->rank].host, comm->local_rank, comm->nlocal, comm->nhosts);
     return podcclSuccess;
