@@ -59,8 +59,6 @@ static const pc_param params[] = {
      "RDMA devices/ports for ib, NCCL syntax: mlx5_0:1,mlx5_1 prefix list, ^ excludes, = exact"},
     {"PODCCL_IB_GID_INDEX", "-1",
      "GID index for RoCE; -1 picks the RoCE v2 GID of an IPv4 address (else IPv6, else 0)"},
-    {"PODCCL_IB_EAGER_BYTES", "8192",
-     "ib: messages up to this size are sent inline through the eager path"},
 };
 
 static const pc_param *find(const char *name) {
