@@ -105,9 +105,9 @@ for ((h = 0; h < hosts; h++)); do slots[h]=$ppn; done
 # spin starve it (measured at 1gbit, 2 ranks on 2 cores: all-gather 4 MiB 0.06 GB/s busbw
 # spinning, 0.07 yielding; with more ranks than cores spinning also starves the other ranks).
 NETNS_MPIRUN_EXTRA="--mca mpi_yield_when_idle 1 ${NETNS_MPIRUN_EXTRA:-}"
-# podccl likewise: its automatic spin count counts only the ranks of its own host against the
-# cores (2000 polls before yielding when each has a core), but the namespace hosts share the
-# cores, so it gets the value it picks when ranks outnumber cores. Measured with other work on
+# podccl likewise: its automatic spin count (2000 polls before yielding while every rank of the
+# machine has a core) leaves the kernel's side of the links no core of its own here, so it gets
+# the value it picks when ranks outnumber cores. Measured with other work on
 # the machine: all-reduce 8 MiB unshaped 2.0 GB/s with 20, 1.0 GB/s with 2000 (8 B: 37 vs 11 us,
 # with 2000 spikes to 0.8 ms). A PODCCL_SHM_SPIN in the environment wins.
 export PODCCL_SHM_SPIN=${PODCCL_SHM_SPIN:-20}

@@ -296,19 +296,26 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
     PCCHECKGOTO(connect_transports(comm), res, fail);
     comm->scratch_slots = comm->max_inflight;
     if (comm->net) {
-        /* Receives from the network run twice as deep (exec.c). */
-        char *p = realloc(comm->scratch, comm->chunk_bytes * 2 * (size_t)comm->max_inflight);
+        /* Receives from the network run 4 x as deep as sends (exec.c). */
+        char *p = realloc(comm->scratch, comm->chunk_bytes * 4 * (size_t)comm->max_inflight);
         if (!p) {
             res = pc_err(NULL, podcclSystemError, "out of memory");
             goto fail;
         }
-        comm->scratch = p, comm->scratch_slots = 2 * comm->max_inflight;
+        comm->scratch = p, comm->scratch_slots = 4 * comm->max_inflight;
+        const char *sd = pc_param_str("PODCCL_NET_SEND_DEPTH");
+        int depth = sd && strcmp(sd, "auto") != 0 ? (int)pc_param_int("PODCCL_NET_SEND_DEPTH")
+                                                  : comm->net_props.send_depth;
+        if (depth <= 0 || depth > comm->max_inflight) depth = comm->max_inflight;
+        comm->net_send_depth = depth;
+        pc_log(PC_LOG_INFO, PC_SUB_NET, "network: %d sends and %d receives in flight per peer",
+               depth, comm->scratch_slots);
     }
     shm_word_set(comm, SHM_W_HEARTBEAT, (uint64_t)(pc_now() * 1e3));
     const char *spin = pc_param_str("PODCCL_SHM_SPIN");
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     comm->spin = spin && strcmp(spin, "auto") != 0 ? (int)pc_param_int("PODCCL_SHM_SPIN")
-                                                   : (comm->nlocal <= ncpu ? 2000 : 20);
+                                                   : (comm->nmachine <= ncpu ? 2000 : 20);
     pc_log(PC_LOG_INFO, PC_SUB_INIT, "communicator ready: rank %d of %d, %zu KiB shared memory",
            rank, nranks, shm_segment_bytes(comm) >> 10);
     *out = comm;

@@ -61,6 +61,7 @@ struct podcclComm {
     int *local_idx;   /* [nranks] index in local_ranks, or -1 */
     pid_t *pids;      /* [nranks] */
     int numa_node;    /* NUMA node this rank is bound to, -1 unknown */
+    int nmachine;     /* ranks on this machine (same kernel), this host's and other "hosts'" */
     int *ring_ord;    /* [nranks] ranks in ring order, grouped by host (host of rank 0 first) */
     int *ring_pos_of; /* [nranks] position of each rank in ring_ord */
 
@@ -84,7 +85,8 @@ struct podcclComm {
     uint64_t direct_synced; /* last one-shot operation in which every peer was seen posting */
     uint64_t cma_seq;       /* single-copy operations issued, identical on all ranks */
     char *scratch;          /* scratch_slots chunks for receive-then-reduce */
-    int scratch_slots;      /* max_inflight, twice that with a network transport */
+    int scratch_slots;      /* max_inflight; 4 x that with a network transport (exec.c) */
+    int net_send_depth;     /* sends in flight per network peer (exec.c) */
     char *tmp;              /* grow-only temporary (reduce partials, in-place all-to-all) */
     size_t tmp_bytes;
 

@@ -115,9 +115,37 @@ static podcclResult_t check_args(podcclComm_t comm, const pc_args *a) {
 
 /* ---- running ----------------------------------------------------------------------------- */
 
+/* Pipeline chunk. On one host, PODCCL_CHUNK_BYTES. Across hosts, a collective's per-peer block
+ * is cut into at least 8 chunks (down to 16 KiB): a small collective's chunks then fit the
+ * network transport's eager path (no clear-to-send round trip, and no wait for a receiver that
+ * enters the call late), a large one's take the one-sided path in chunks of PODCCL_CHUNK_BYTES.
+ * Every rank computes the same value: it depends only on arguments that all ranks pass alike
+ * (all-to-all-v, whose counts differ between ranks, keeps PODCCL_CHUNK_BYTES). */
+static size_t chunk_for(podcclComm_t comm, const pc_args *a) {
+    size_t chunk = comm->chunk_bytes, es = pc_type_size(a->dtype), block;
+    if (!comm->net) return chunk;
+    switch (a->coll) {
+    case PC_ALLREDUCE:
+        block = a->count * es / (size_t)comm->nranks;
+        break;
+    case PC_ALLGATHER:
+    case PC_REDUCESCATTER:
+    case PC_ALLTOALL:
+    case PC_BROADCAST:
+    case PC_REDUCE:
+        block = a->count * es;
+        break;
+    default:
+        return chunk;
+    }
+    size_t c = block / 8 / 64 * 64;
+    if (c < 16384) c = 16384;
+    return c < chunk ? c : chunk;
+}
+
 static podcclResult_t build(podcclComm_t comm, const pc_args *a, pc_sched *s) {
     int n = comm->nranks, me = comm->rank;
-    size_t es = pc_type_size(a->dtype), chunk = comm->chunk_bytes;
+    size_t es = pc_type_size(a->dtype), chunk = chunk_for(comm, a);
     s->dtype = a->dtype, s->op = a->op;
     pc_ring rg = {
         .n = n, .pos = comm->ring_pos_of[me], .ord = comm->ring_ord, .pos_of = comm->ring_pos_of};

@@ -33,8 +33,9 @@ static const pc_param params[] = {
      "single copy of large messages with process_vm_readv: auto (use if the kernel allows it) "
      "or 0 (always stage through shared memory)"},
     {"PODCCL_SHM_SPIN", "auto",
-     "polls of a shared-memory flag before yielding the core; auto: 2000 when every local rank "
-     "has a core, 20 when ranks outnumber cores"},
+     "polls of a flag or completion queue before yielding the core; auto: 2000 when every rank "
+     "on this machine (same kernel, whatever host it counts as) has a core, 20 when ranks "
+     "outnumber cores"},
     {"PODCCL_SOCKET_IFNAME", NULL,
      "interface for bootstrap sockets: prefix list, ^ to exclude, = for exact names"},
     {"PODCCL_COMM_ID", NULL, "host:port of the rendezvous root (unique id and env init)"},
@@ -49,6 +50,10 @@ static const pc_param params[] = {
     {"PODCCL_NET", NULL,
      "network transport between hosts: ib (verbs) or ofi (libfabric); default ib when every "
      "rank has a usable RDMA device, else ofi"},
+    {"PODCCL_NET_SEND_DEPTH", "auto",
+     "chunks in flight per network peer on the sending side (receives run 4 x "
+     "PODCCL_MAX_INFLIGHT deep); auto: the transport's advice (1 for libfabric providers over "
+     "sockets, PODCCL_MAX_INFLIGHT otherwise)"},
     {"PODCCL_OFI_PROVIDER", NULL,
      "libfabric provider for ofi, e.g. tcp;ofi_rxm, tcp, verbs;ofi_rxm, efa, cxi (default: "
      "libfabric's own order of RDM providers with tagged messages)"},

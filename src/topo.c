@@ -62,6 +62,13 @@ podcclResult_t topo_local_info(pc_host_info *info) {
     memset(info, 0, sizeof(*info));
     gethostname(info->host, sizeof(info->host) - 1);
     info->host_hash = host_identity(info->host);
+    char boot[64] = "";
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f) {
+        if (!fgets(boot, sizeof(boot), f)) boot[0] = 0;
+        fclose(f);
+    }
+    info->machine_hash = fnv1a(0xcbf29ce484222325ull, boot, strlen(boot));
     info->pid = (int32_t)getpid();
     info->numa = numa_of_binding();
     return podcclSuccess;
@@ -99,6 +106,11 @@ podcclResult_t topo_build(podcclComm_t comm, const pc_host_info *all) {
         }
     }
     comm->numa_node = all[comm->rank].numa;
+    /* Ranks sharing this kernel share its cores, whatever host they count as (containers,
+     * network namespaces): the spin policy looks at them. */
+    comm->nmachine = 0;
+    for (int r = 0; r < n; r++)
+        comm->nmachine += all[r].machine_hash == all[comm->rank].machine_hash;
     /* Ring order: hosts in order of their first rank, ranks of a host in ascending order, so a
      * ring crosses the network once per host boundary whatever the placement of ranks. */
     comm->ring_ord = malloc(sizeof(int) * n);

@@ -34,6 +34,7 @@ typedef struct pc_props {
     int max_requests;     /* requests in flight per connection */
     int memory_semantics; /* peers can load/store each other's memory (direct algorithms) */
     int put;              /* large messages go by one-sided write (RDMA write / fi_writedata) */
+    int send_depth;       /* advised sends in flight per peer (0: the executor's default) */
 } pc_props;
 
 typedef struct pc_transport {

@@ -202,6 +202,12 @@ static void ofi_properties(podcclComm_t comm, void *listen_comm, pc_props *p) {
     p->latency_us = 20;
     p->max_requests = (int)(e->info->tx_attr->size ? e->info->tx_attr->size : 256);
     p->put = e->rma;
+    /* Over sockets a write completes once the kernel holds it; more writes queued in the
+     * provider only delay the clear-to-sends behind them (measured, docs/multihost.md). */
+    const char *pn = e->info->fabric_attr->prov_name;
+    int sockets = pn && (strstr(pn, "tcp") || strstr(pn, "sockets") || strstr(pn, "udp") ||
+                         strcmp(pn, "net") == 0 || strncmp(pn, "net;", 4) == 0);
+    p->send_depth = sockets ? 1 : 0;
 }
 
 /* ---- memory registration -------------------------------------------------------------------- */
