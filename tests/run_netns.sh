@@ -303,7 +303,8 @@ fi
 #   cut 1:          host 1's link goes down (ip link set eth0 down: no FIN, no RST, the peer
 #                   just stops answering, as a crashed host or a pulled cable); both ranks must
 #                   exit non-zero with an error message (podcclTimeout, or a network error).
-# Each within PODCCL_TIMEOUT + margin of the event.
+# Each within PODCCL_TIMEOUT + margin of the event; a killed rank within 10 s (its sockets close,
+# so podccl notices it at once rather than by the timeout).
 margin=30
 # check_exit R EVENT: sets why (empty if fine) from rank R's exit status rc and its stderr.
 check_exit() {
@@ -373,6 +374,11 @@ for case in kill1 kill0 cut1; do
             wait_until "${pids[r]}" "$deadline"
             el=$(awk -v a="$tk" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
             check_exit "$r" "$event"
+            # A killed peer closes its sockets: podccl must notice at once, not by timeout.
+            if [ "${case#kill}" != "$case" ] && [ "$rc" != hang ] &&
+                awk -v e="$el" 'BEGIN { exit !(e >= 10) }'; then
+                why="$why rank $r took $el s to notice the dead peer (expected well under PODCCL_TIMEOUT=$to);"
+            fi
         done
     fi
     if [ -z "$why" ]; then
