@@ -12,6 +12,11 @@
  *     now, post again later". A receive of fewer bytes than were sent is an error;
  *   - memory: mr may be NULL, and the transport then registers or stages the buffer itself
  *     (registration cache or pre-registered bounce buffers);
+ *   - one-sided put with a completion signal lives behind isend/irecv, receiver-driven as in
+ *     NCCL's net_ib: the receive grants a clear-to-send naming its (registered) destination, the
+ *     send writes there with RDMA write with immediate (ib) or fi_writedata (ofi), and the
+ *     immediate / remote CQ data completes the receive. props.put says a transport does this;
+ *     props.send_depth advises how many sends to keep in flight per peer;
  *   - errors: a failure returns podcclSystemError (local) or podcclRemoteError (the peer or the
  *     link broke) with a message naming the peer and the likely cause (pc_err).
  * Algorithms never see which transport carries a step. */

@@ -531,6 +531,22 @@ static podcclResult_t post_fail(ofi_conn *c, const char *what, int r) {
                   fi_strerror(-r));
 }
 
+/* The descriptor of a local buffer: the caller's registration, or (FI_MR_LOCAL providers) one
+ * made for this request and released with it. On failure the request is freed. */
+static podcclResult_t local_desc(ofi_req *q, const void *buf, size_t bytes, uint64_t access,
+                                 void *mr, void **desc) {
+    ofi_ep *e = q->c->ep;
+    char err[160];
+    *desc = mr ? fi_mr_desc(mr) : NULL;
+    if (!e->mr_local || *desc || !bytes) return podcclSuccess;
+    if (reg(e, buf, bytes, access, &q->mr, err, sizeof(err))) {
+        req_free(q);
+        return pc_err(e->comm, podcclSystemError, "ofi: %s", err);
+    }
+    *desc = fi_mr_desc(q->mr);
+    return podcclSuccess;
+}
+
 static podcclResult_t ofi_isend(void *conn, const void *buf, size_t bytes, int tag, void *mr,
                                 void **req) {
     ofi_conn *c = conn;
@@ -558,15 +574,8 @@ static podcclResult_t ofi_isend(void *conn, const void *buf, size_t bytes, int t
         *req = q;
         return podcclSuccess;
     }
-    void *desc = mr ? fi_mr_desc(mr) : NULL;
-    char err[160];
-    if (e->mr_local && !desc && bytes) {
-        if (reg(e, buf, bytes, FI_SEND, &q->mr, err, sizeof(err))) {
-            req_free(q);
-            return pc_err(e->comm, podcclSystemError, "ofi: %s", err);
-        }
-        desc = fi_mr_desc(q->mr);
-    }
+    void *desc;
+    PCCHECK(local_desc(q, buf, bytes, FI_SEND, mr, &desc));
     int r = (int)fi_tsend(e->ep, buf, bytes, desc, c->addr, tag_of(e->comm->rank, q->seq), &q->ctx);
     if (r == -FI_EAGAIN) {
         req_free(q);
@@ -612,14 +621,8 @@ static podcclResult_t ofi_irecv(void *conn, void *buf, size_t bytes, int tag, vo
             q->next = c->wrecvs, c->wrecvs = q;
         }
     } else {
-        void *desc = mr ? fi_mr_desc(mr) : NULL;
-        if (e->mr_local && !desc && bytes) {
-            if (reg(e, buf, bytes, FI_RECV, &q->mr, err, sizeof(err))) {
-                req_free(q);
-                return pc_err(e->comm, podcclSystemError, "ofi: %s", err);
-            }
-            desc = fi_mr_desc(q->mr);
-        }
+        void *desc;
+        PCCHECK(local_desc(q, buf, bytes, FI_RECV, mr, &desc));
         r = (int)fi_trecv(e->ep, buf, bytes, desc, c->addr, tag_of(c->peer, q->seq), 0, &q->ctx);
         if (r == 0) q->state = ST_POSTED;
     }
