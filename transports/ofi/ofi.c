@@ -82,7 +82,8 @@ struct ofi_conn {
     ofi_ep *ep;
     int peer;
     fi_addr_t addr;
-    uint32_t sseq, rseq;
+    uint32_t sseq, rseq;      /* messages posted per direction: the tag's sequence number */
+    uint32_t sdone, rdone;    /* messages reported complete: the contract's posting order */
     ofi_req *wsends, *wrecvs; /* RMA requests awaiting CTS / the remote write */
     early_cts *early;         /* CTS that arrived before the matching isend */
 };
@@ -660,6 +661,12 @@ static podcclResult_t ofi_test(void *req, int *done, size_t *bytes) {
         return pc_err(e->comm, podcclRemoteError, "rank %d: ofi (%s): %s", e->comm->rank,
                       e->provider, e->broken);
     if (q->state != ST_DONE) return podcclSuccess;
+    /* Report completions in posting order per direction (an eager send may finish before an
+     * earlier RMA send): a finished request waits for its predecessors. */
+    int is_send = q->kind == RQ_SEND || q->kind == RQ_WSEND;
+    uint32_t *reported = is_send ? &c->sdone : &c->rdone;
+    if (q->seq != *reported) return podcclSuccess;
+    (*reported)++;
     if (q->kind == RQ_RECV && q->got > q->bytes)
         return pc_err(e->comm, podcclRemoteError,
                       "ofi: rank %d sent %zu bytes into a %zu-byte receive", c->peer, q->got,
