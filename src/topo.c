@@ -16,18 +16,12 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
  * `ip netns exec` gives every command a mount namespace of its own, so the mount namespace is
  * not part of the identity: ranks started one by one into the same network namespace are on
  * one host and share /dev/shm. */
-static uint64_t host_identity(const char *host) {
+static uint64_t host_identity(const char *host, uint64_t machine_hash) {
     uint64_t h = 0xcbf29ce484222325ull;
     const char *forced = pc_param_str("PODCCL_HOSTID");
     if (forced && *forced) return fnv1a(h, forced, strlen(forced)); /* NCCL_HOSTID's twin */
     h = fnv1a(h, host, strlen(host));
-    char boot[64] = "";
-    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
-    if (f) {
-        if (!fgets(boot, sizeof(boot), f)) boot[0] = 0;
-        fclose(f);
-    }
-    h = fnv1a(h, boot, strlen(boot));
+    h = fnv1a(h, &machine_hash, sizeof(machine_hash));
     const char *ns[] = {"/proc/self/ns/net", "/proc/self/ns/pid"};
     for (int i = 0; i < 2; i++) {
         struct stat st;
@@ -61,7 +55,6 @@ static int numa_of_binding(void) {
 podcclResult_t topo_local_info(pc_host_info *info) {
     memset(info, 0, sizeof(*info));
     gethostname(info->host, sizeof(info->host) - 1);
-    info->host_hash = host_identity(info->host);
     char boot[64] = "";
     FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
     if (f) {
@@ -69,6 +62,7 @@ podcclResult_t topo_local_info(pc_host_info *info) {
         fclose(f);
     }
     info->machine_hash = fnv1a(0xcbf29ce484222325ull, boot, strlen(boot));
+    info->host_hash = host_identity(info->host, info->machine_hash);
     info->pid = (int32_t)getpid();
     info->numa = numa_of_binding();
     return podcclSuccess;
