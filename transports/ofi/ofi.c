@@ -101,9 +101,10 @@ struct ofi_ep {
     size_t eager_bytes;
     ofi_ctrl *ctrl;
     struct fid_mr *ctrl_mr;
-    ofi_conn **conns; /* [nranks] */
-    ofi_req *live;    /* every request not yet handed back, freed at close */
-    char broken[200]; /* a failure of the endpoint itself (control path) */
+    ofi_conn **conns;  /* [nranks] */
+    ofi_req *live;     /* every request not yet handed back, freed at close */
+    int ready_waiting; /* some RMA send holds its CTS but its write is not posted yet */
+    char broken[200];  /* a failure of the endpoint itself (control path) */
     char provider[96];
 };
 
@@ -438,6 +439,7 @@ static void got_cts(ofi_ep *e, const ofi_cts *m) {
         if (q->seq == m->seq && q->state == ST_WAIT_CTS) {
             q->cts = *m;
             q->state = ST_READY;
+            e->ready_waiting = 1;
             return;
         }
     early_cts *x = malloc(sizeof(*x));
@@ -518,12 +520,17 @@ static void progress(ofi_ep *e) {
             q->state = ST_DONE;
         }
     }
-    /* RMA sends with their CTS in hand. */
+    /* RMA sends with their CTS in hand (only when some are waiting: this runs on every poll). */
+    if (!e->ready_waiting) return;
+    e->ready_waiting = 0;
     for (int p = 0; p < e->comm->nranks; p++) {
         ofi_conn *c = e->conns[p];
         if (!c) continue;
         for (ofi_req *q = c->wsends; q; q = q->next)
-            if (q->state == ST_READY && post_write(q) == -FI_EAGAIN) break;
+            if (q->state == ST_READY && post_write(q) == -FI_EAGAIN) {
+                e->ready_waiting = 1;
+                break;
+            }
     }
 }
 
@@ -571,7 +578,8 @@ static podcclResult_t ofi_isend(void *conn, const void *buf, size_t bytes, int t
                 free(x);
                 break;
             }
-        if (q->state == ST_READY) post_write(q); /* -FI_EAGAIN: progress() retries */
+        if (q->state == ST_READY && post_write(q) == -FI_EAGAIN)
+            e->ready_waiting = 1; /* progress() retries */
         *req = q;
         return podcclSuccess;
     }
