@@ -1,40 +1,75 @@
-/* Algorithms see ranks, buffers and chunks, never transports: each one turns a collective
- * into a schedule (plain data: this rank's sends, receives, reductions and copies with their
- * dependencies), which the executor runs, a test can inspect, and a model can time. One-shot
- * algorithms for a domain with memory semantics (direct.c) use load/store instead. */
+/* Algorithms see groups of ranks, buffers and chunks, never transports. Each one turns a
+ * collective into a schedule (plain data: this rank's sends, receives, reductions and copies
+ * with their dependencies), which the executor runs, a test can execute symbolically, and the
+ * cost model can reason about. Builders index blocks by position in a group (pc_group), never by
+ * global rank, so the same builder serves the whole communicator, the ranks of one host, or a
+ * rail of a hierarchical algorithm.
+ *
+ * Every algorithm is one file, algorithms/<collective>_<algorithm>.c (shared pieces in
+ * ring_common.c, rails.c), exporting a descriptor (pc_algo_desc) listed in registry.c; the
+ * tuner, the PODCCL_ALGO override, the explain output and the docs all read that list. */
 #ifndef PODCCL_ALGO_H
 #define PODCCL_ALGO_H
 
 #include <stddef.h>
 
 #include "podccl.h"
+#include "src/levels.h"
+
+/* Collectives, used to index per-collective settings. */
+typedef enum {
+    PC_ALLREDUCE,
+    PC_ALLGATHER,
+    PC_REDUCESCATTER,
+    PC_BROADCAST,
+    PC_REDUCE,
+    PC_ALLTOALL,
+    PC_ALLTOALLV,
+    PC_SEND,
+    PC_RECV,
+    PC_BARRIER,
+    PC_NCOLL
+} pc_coll;
 
 typedef enum {
     PC_STEP_SEND,        /* send bytes at src to peer */
     PC_STEP_RECV,        /* receive bytes from peer into dst */
     PC_STEP_RECV_REDUCE, /* receive bytes from peer, then dst = src op received */
-    PC_STEP_COPY         /* dst = src locally */
+    PC_STEP_COPY,        /* dst = src locally */
+    PC_STEP_NOP          /* nothing: joins several dependencies into one */
 } pc_step_kind;
 
 typedef struct {
-    int kind, peer;
+    int kind, peer; /* peer: global rank (this rank for local steps) */
     const char *src;
     char *dst;
     size_t bytes;
-    int dep; /* index of the step that must complete first, or -1 */
+    int ndep, dep0; /* the steps that must complete first: deps[dep0 .. dep0 + ndep) */
 } pc_step;
 
 typedef struct {
     pc_step *steps;
     int n, cap, oom;
+    int *deps; /* dependency lists of all steps */
+    int ndeps, cap_deps;
     podcclDataType_t dtype;
     podcclRedOp_t op;
     size_t max_reduce_bytes; /* RECV_REDUCE steps are at most this (the executor's scratch) */
 } pc_sched;
 
-/* Appends a step, returns its index (or -1 and sets s->oom when out of memory). */
+/* Appends a step that waits for dep (a step index, or -1 for none); returns its index, or -1
+ * with s->oom set when out of memory. */
 int sched_add(pc_sched *s, int kind, int peer, const void *src, void *dst, size_t bytes, int dep);
+/* The same with a list of dependencies (negative entries are ignored). */
+int sched_add_deps(pc_sched *s, int kind, int peer, const void *src, void *dst, size_t bytes,
+                   const int *deps, int ndep);
+/* One index that completes when all of deps[0..ndep) have: -1 for none, the step itself for
+ * one, else a NOP step depending on all of them. */
+int sched_join(pc_sched *s, int self, const int *deps, int ndep);
+/* The steps from `first` on, joined (see sched_join); `dflt` when none was added. */
+int sched_join_from(pc_sched *s, int self, int first, int dflt);
 void sched_free(pc_sched *s);
+podcclResult_t sched_status(const pc_sched *s);
 
 /* Arguments of one collective, as the public API received them. */
 typedef struct {
@@ -48,35 +83,122 @@ typedef struct {
     size_t *counts; /* all-to-all-v: sendcounts, sdispls, recvcounts, rdispls (4 x nranks) */
 } pc_args;
 
+/* What the planner knows when it asks whether an algorithm can run and what it costs. */
+typedef struct {
+    const pc_levels *lv;
+    size_t direct_bytes; /* one-shot buffer of a rank in the memory-semantic domain (0: none) */
+    int cma;             /* single copy (process_vm_readv) works between every pair of ranks */
+    double reduce_GBps;  /* measured float32 sum kernel, GB/s of output */
+} pc_env;
+
+/* What a builder needs besides the arguments: the topology levels (for hierarchy), this
+ * rank, the pipeline chunk, and memory it may use. */
+typedef struct {
+    const pc_levels *lv; /* levels; lv->world is the whole communicator in topology order */
+    size_t chunk;        /* pipeline chunk, bytes */
+    char *tmp;           /* at least tmp_bytes(args) bytes, as the descriptor asked */
+    int segments;        /* pipeline segments of hierarchical algorithms (>= 1) */
+} pc_build_ctx;
+
 struct podcclComm;
 
-/* The ring: ranks in ring order, grouped by host so that a ring crosses the network once per
- * host boundary whatever the launcher's rank placement (ord[pos] = rank, pos_of[rank] = pos). */
+/* A registered algorithm. `build` fills a schedule; `run` is a fast path that moves bytes
+ * itself through a memory-semantic domain (one-shot and single copy), kept where a benchmark
+ * shows that a schedule costs more than the whole operation (docs/algorithms.md). */
+typedef struct pc_algo_desc {
+    const char *name;
+    int coll;         /* pc_coll */
+    const char *desc; /* one line: what it does, its source */
+    /* 1 if it can run this call on these levels; else 0 with the reason in why. */
+    int (*can_run)(const pc_env *e, const pc_args *a, char *why, size_t len);
+    /* Predicted time, microseconds (models in src/cost.c). */
+    double (*cost)(const pc_env *e, const pc_args *a);
+    /* Bytes of temporary memory build needs (may be NULL: none). */
+    size_t (*tmp_bytes)(const pc_levels *lv, const pc_args *a);
+    podcclResult_t (*build)(pc_sched *s, const pc_args *a, const pc_build_ctx *ctx);
+    podcclResult_t (*run)(struct podcclComm *comm, const pc_args *a);
+} pc_algo_desc;
+
+/* The registry (registry.c): every algorithm, in the order the docs list them. */
+extern const pc_algo_desc *const pc_algos[];
+/* The descriptor named `name` for collective coll, or NULL. */
+const pc_algo_desc *algo_find(int coll, const char *name, size_t len);
+const char *algo_coll_name(int coll);
+int algo_coll_find(const char *name, size_t len); /* -1 if unknown */
+
+/* ---- shared building blocks ---------------------------------------------------------------- */
+
+/* Block b of n over count elements: balanced, the first count % n blocks one element larger. */
+size_t blk_off(size_t count, int n, int b);
+static inline size_t blk_len(size_t count, int n, int b) {
+    return blk_off(count, n, b + 1) - blk_off(count, n, b);
+}
+/* Chunk size rounded down to whole elements (at least one element). */
+size_t elem_chunk(size_t chunk, size_t es);
+
+/* A flat stage over a group: ring steps chained after dep, returning the join of its steps. */
 typedef struct {
-    int n, pos;
-    const int *ord, *pos_of;
-} pc_ring;
+    const pc_group *g;
+    podcclDataType_t dtype;
+    podcclRedOp_t op;
+    size_t chunk;
+    int dep; /* step the stage's first steps wait for, -1 none */
+} pc_stage;
 
-/* Schedule builders (ring.c, alltoall_pairwise.c, p2p.c). chunk = pipeline chunk in bytes;
- * tmp = a temporary of the size the collective needs (see pc_algo_tmp_bytes). */
-podcclResult_t ring_allreduce(pc_sched *s, const pc_args *a, const pc_ring *rg, size_t chunk);
-podcclResult_t ring_allgather(pc_sched *s, const pc_args *a, const pc_ring *rg, size_t chunk);
-podcclResult_t ring_reducescatter(pc_sched *s, const pc_args *a, const pc_ring *rg, size_t chunk,
-                                  char *tmp);
-podcclResult_t ring_broadcast(pc_sched *s, const pc_args *a, const pc_ring *rg, size_t chunk);
-podcclResult_t ring_reduce(pc_sched *s, const pc_args *a, const pc_ring *rg, size_t chunk,
-                           char *tmp);
-podcclResult_t pairwise_alltoall(pc_sched *s, const pc_args *a, int rank, int n, size_t chunk,
+/* Sets of blocks: member v of the group owns the blocks set[v].blk[0 .. set[v].n); a block is
+ * (element offset, element count) in the buffers the stage works on. */
+typedef struct {
+    size_t off, len;
+} pc_blk;
+typedef struct {
+    int n;
+    const pc_blk *blk;
+} pc_blkset;
+
+/* Ring reduce-scatter over sets: afterwards work holds, at this member's blocks, the reduction
+ * over the group of `in` at those blocks (other blocks of work hold partial sums). in may equal
+ * work. Returns the join of the stage's steps (or st->dep). */
+int ring_rs_sets(pc_sched *s, const pc_stage *st, const pc_blkset *set, const char *in, char *work);
+/* Ring all-gather over sets: afterwards every member's work holds every member's blocks, which
+ * each member had in work at its own blocks. */
+int ring_ag_sets(pc_sched *s, const pc_stage *st, const pc_blkset *set, char *work);
+/* The same, with per-chunk dependencies: ring_rs_sets_ex writes this member's reduced blocks
+ * to mine_out (contiguous) when it is not NULL, and the index of the step completing each
+ * chunk of this member's set into out_cdeps (when not NULL); ring_ag_sets_ex sends this
+ * member's blocks from mine_in (contiguous) when not NULL, each chunk after in_cdeps[chunk]
+ * (when not NULL; else after st->dep). */
+int ring_rs_sets_ex(pc_sched *s, const pc_stage *st, const pc_blkset *set, const char *in,
+                    char *work, char *mine_out, int *out_cdeps);
+int ring_ag_sets_ex(pc_sched *s, const pc_stage *st, const pc_blkset *set, char *work,
+                    const char *mine_in, const int *in_cdeps);
+/* Sets of one block each (member v: [off[v], off[v] + len[v]) elements); *store holds the
+ * blocks: free both. NULL when out of memory. */
+pc_blkset *blksets_single(int n, const size_t *off, const size_t *len, pc_blk **store);
+
+/* Hierarchical reduce-scatter and all-gather over the topology levels (rails.c): block d
+ * belongs to rank d, segment j of it at elements [off[j*n + d], + len[j*n + d]) of the buffers.
+ * Going up, each level reduces inside its groups on rails (the ranks that hold the same blocks
+ * below it, one per child group) so that after the top level rank d holds the full reduction of
+ * its block; going down is the reverse. Stages run segment after segment, so levels overlap.
+ * last[j*n + d] is the step after which block d of segment j may be touched (read: -1 at the
+ * start); both update it. */
+typedef struct {
+    const pc_levels *lv;
+    int segs;
+    const size_t *off, *len;
+} pc_layout;
+void hier_rs(pc_sched *s, const pc_stage *proto, const pc_layout *L, const char *in, char *work,
+             int *last);
+void hier_ag(pc_sched *s, const pc_stage *proto, const pc_layout *L, char *work, int *last);
+/* Pipeline segments for a hierarchical call of `bytes` (each rank's block at least a chunk per
+ * segment, at most 8 segments). Same on every rank. */
+int hier_segments(const pc_levels *lv, size_t bytes, size_t chunk);
+
+/* Schedules of older shape (pairwise all-to-all, point-to-point, barrier). */
+podcclResult_t pairwise_alltoall(pc_sched *s, const pc_args *a, const pc_group *g, size_t chunk,
                                  const char *src);
-podcclResult_t p2p_add(pc_sched *s, const pc_args *a, size_t chunk);
+podcclResult_t p2p_add(pc_sched *s, const pc_args *a, int me, size_t chunk);
 /* tok: 2 bytes of this rank's memory. */
-podcclResult_t dissemination_barrier(pc_sched *s, int rank, int n, char *tok);
-
-/* One-shot collectives through shared memory (direct.c). */
-podcclResult_t direct_run(struct podcclComm *comm, const pc_args *a);
-/* Single-copy collectives through process_vm_readv (cma.c). */
-podcclResult_t cma_run(struct podcclComm *comm, const pc_args *a);
-/* Bytes each rank publishes for a direct run of a (0 if direct cannot run it). */
-size_t direct_bytes_needed(const pc_args *a, int nranks);
+podcclResult_t dissemination_barrier(pc_sched *s, const pc_group *g, char *tok);
 
 #endif

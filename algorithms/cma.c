@@ -11,27 +11,22 @@
  * Every operation: publish buffer addresses and enter seq; wait for the peers this rank reads;
  * work; publish done seq; wait until the peers that read this rank's buffers are done, because
  * the caller may reuse them as soon as the call returns. */
-#include "algorithms/algo.h"
+#include "algorithms/flat.h"
 #include "src/comm.h"
-#include "transports/shm/shm.h"
+#include "src/memdom.h"
 
 #define PIECE_SHIFT 24 /* progress word: (seq << 24) | pieces done */
 
-static size_t blk_off(size_t count, int n, int b) {
-    size_t q = count / (size_t)n, r = count % (size_t)n;
-    return q * (size_t)b + ((size_t)b < r ? (size_t)b : r);
-}
-
 static podcclResult_t wait_all(podcclComm_t comm, int word, uint64_t v) {
     for (int i = 1; i < comm->nranks; i++)
-        PCCHECK(shm_word_wait(comm, (comm->rank + i) % comm->nranks, word, v));
+        PCCHECK(md_word_wait(comm, (comm->rank + i) % comm->nranks, word, v));
     return podcclSuccess;
 }
 
 /* Elements per piece: the n-1 peer pieces plus this rank's stay in L2 while being reduced. */
 static size_t piece_elems(podcclComm_t comm, size_t es) {
     size_t bytes = (size_t)512 * 1024 / (size_t)comm->nranks;
-    if (bytes > comm->chunk_bytes) bytes = comm->chunk_bytes;
+    if (bytes > comm->ex->chunk_bytes) bytes = comm->ex->chunk_bytes;
     if (bytes < 16384) bytes = 16384;
     return bytes / es;
 }
@@ -44,7 +39,7 @@ static podcclResult_t reduce_slice(podcclComm_t comm, const pc_args *a, const ch
     size_t es = pc_type_size(a->dtype), pe = piece_elems(comm, es);
     const void *srcs[64];
     if (n > 64) return pc_err(comm, podcclInternalError, "cma: more than 64 local ranks");
-    char *buf = comm->tmp; /* (n-1) pieces */
+    char *buf = comm->ex->tmp; /* (n-1) pieces */
     size_t k = 0;
     for (size_t off = 0; off < len; off += pe, k++) {
         size_t m = len - off < pe ? len - off : pe;
@@ -52,12 +47,11 @@ static podcclResult_t reduce_slice(podcclComm_t comm, const pc_args *a, const ch
         for (int i = 1; i < n; i++) {
             int p = (me + i) % n;
             char *b = buf + (size_t)(i - 1) * pe * es;
-            PCCHECK(
-                shm_cma_read(comm, p, b, shm_cma_addr(comm, p, 0) + (first + off) * es, m * es));
+            PCCHECK(md_cma_read(comm, p, b, md_cma_addr(comm, p, 0) + (first + off) * es, m * es));
             srcs[i] = b;
         }
         pc_reduce_n(dst + off * es, srcs, n, m, a->dtype, a->op);
-        if (progress) shm_word_set(comm, SHM_W_CMA_PROGRESS, (seq << PIECE_SHIFT) | (k + 1));
+        if (progress) md_word_set(comm, MD_W_CMA_PROGRESS, (seq << PIECE_SHIFT) | (k + 1));
     }
     return podcclSuccess;
 }
@@ -69,20 +63,20 @@ static podcclResult_t gather_slice(podcclComm_t comm, int p, int which, char *ds
     size_t pe = piece_elems(comm, es), npieces = (len + pe - 1) / pe, got = 0;
     uint64_t base = seq << PIECE_SHIFT;
     while (got < npieces) {
-        PCCHECK(shm_word_wait(comm, p, SHM_W_CMA_PROGRESS, base | (got + 1)));
-        uint64_t ready = shm_word_get(comm, p, SHM_W_CMA_PROGRESS);
+        PCCHECK(md_word_wait(comm, p, MD_W_CMA_PROGRESS, base | (got + 1)));
+        uint64_t ready = md_word_get(comm, p, MD_W_CMA_PROGRESS);
         size_t upto =
             ready >> PIECE_SHIFT > seq ? npieces : (size_t)(ready & ((1u << PIECE_SHIFT) - 1));
         if (upto > npieces) upto = npieces;
         size_t from = got * pe, to = upto * pe < len ? upto * pe : len;
-        PCCHECK(shm_cma_read(comm, p, dst + from * es,
-                             shm_cma_addr(comm, p, which) + (first + from) * es, (to - from) * es));
+        PCCHECK(md_cma_read(comm, p, dst + from * es,
+                            md_cma_addr(comm, p, which) + (first + from) * es, (to - from) * es));
         got = upto;
     }
     return podcclSuccess;
 }
 
-size_t cma_tmp_bytes(podcclComm_t comm, const pc_args *a) {
+static size_t cma_tmp_bytes(podcclComm_t comm, const pc_args *a) {
     size_t es = pc_type_size(a->dtype), n = (size_t)comm->nranks;
     size_t pieces = (n - 1) * piece_elems(comm, es) * es;
     switch (a->coll) {
@@ -104,20 +98,20 @@ podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
     const char *send = a->sendbuff;
     char *recv = a->recvbuff, *aux = NULL;
     PCCHECK(pc_comm_tmp(comm, cma_tmp_bytes(comm, a)));
-    uint64_t seq = ++comm->cma_seq;
+    uint64_t seq = ++comm->ex->cma_seq;
     if (a->coll == PC_ALLTOALL && send == recv) {
-        memcpy(comm->tmp, send, count * es * (size_t)n); /* in place: peers read the old data */
-        send = comm->tmp;
+        memcpy(comm->ex->tmp, send, count * es * (size_t)n); /* in place: peers read the old data */
+        send = comm->ex->tmp;
     }
-    if (a->coll == PC_REDUCE) aux = comm->tmp + (size_t)(n - 1) * piece_elems(comm, es) * es;
+    if (a->coll == PC_REDUCE) aux = comm->ex->tmp + (size_t)(n - 1) * piece_elems(comm, es) * es;
     const size_t *cnt = a->counts;
-    shm_cma_publish(comm, send, recv, aux, cnt, cnt ? cnt + n : NULL);
-    shm_word_set(comm, SHM_W_CMA_ENTER, seq);
+    md_cma_publish(comm, send, recv, aux, cnt, cnt ? cnt + n : NULL);
+    md_word_set(comm, MD_W_CMA_ENTER, seq);
 
     switch (a->coll) {
     case PC_ALLREDUCE: {
         size_t first = blk_off(count, n, me), len = blk_off(count, n, me + 1) - first;
-        PCCHECK(wait_all(comm, SHM_W_CMA_ENTER, seq));
+        PCCHECK(wait_all(comm, MD_W_CMA_ENTER, seq));
         PCCHECK(reduce_slice(comm, a, send, recv + first * es, first, len, seq, 1));
         for (int i = 1; i < n; i++) {
             int p = (me + i) % n;
@@ -129,7 +123,7 @@ podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
     }
     case PC_REDUCE: {
         size_t first = blk_off(count, n, me), len = blk_off(count, n, me + 1) - first;
-        PCCHECK(wait_all(comm, SHM_W_CMA_ENTER, seq));
+        PCCHECK(wait_all(comm, MD_W_CMA_ENTER, seq));
         char *dst = me == a->root ? recv + first * es : aux;
         PCCHECK(reduce_slice(comm, a, send, dst, first, len, seq, 1));
         if (me == a->root)
@@ -143,7 +137,7 @@ podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
         break;
     }
     case PC_REDUCESCATTER:
-        PCCHECK(wait_all(comm, SHM_W_CMA_ENTER, seq));
+        PCCHECK(wait_all(comm, MD_W_CMA_ENTER, seq));
         PCCHECK(reduce_slice(comm, a, send, recv, (size_t)me * count, count, seq, 0));
         break;
     case PC_ALLGATHER: {
@@ -151,8 +145,8 @@ podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
         if (send != recv + (size_t)me * B) memcpy(recv + (size_t)me * B, send, B);
         for (int i = 1; i < n; i++) {
             int p = (me + i) % n;
-            PCCHECK(shm_word_wait(comm, p, SHM_W_CMA_ENTER, seq));
-            PCCHECK(shm_cma_read(comm, p, recv + (size_t)p * B, shm_cma_addr(comm, p, 0), B));
+            PCCHECK(md_word_wait(comm, p, MD_W_CMA_ENTER, seq));
+            PCCHECK(md_cma_read(comm, p, recv + (size_t)p * B, md_cma_addr(comm, p, 0), B));
         }
         break;
     }
@@ -160,8 +154,8 @@ podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
         if (me == a->root) {
             if (send != recv) memcpy(recv, send, count * es);
         } else {
-            PCCHECK(shm_word_wait(comm, a->root, SHM_W_CMA_ENTER, seq));
-            PCCHECK(shm_cma_read(comm, a->root, recv, shm_cma_addr(comm, a->root, 0), count * es));
+            PCCHECK(md_word_wait(comm, a->root, MD_W_CMA_ENTER, seq));
+            PCCHECK(md_cma_read(comm, a->root, recv, md_cma_addr(comm, a->root, 0), count * es));
         }
         break;
     case PC_ALLTOALL:
@@ -170,12 +164,12 @@ podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
             int p = (me + i) % n;
             size_t c, d, rc = cnt ? cnt[2 * n + p] : count,
                          rd = cnt ? cnt[3 * n + p] : count * (size_t)p;
-            if (p != me) PCCHECK(shm_word_wait(comm, p, SHM_W_CMA_ENTER, seq));
+            if (p != me) PCCHECK(md_word_wait(comm, p, MD_W_CMA_ENTER, seq));
             if (cnt) {
                 if (p == me)
                     c = cnt[me], d = cnt[n + me];
                 else
-                    shm_cma_counts(comm, p, me, &c, &d);
+                    md_cma_counts(comm, p, me, &c, &d);
                 if (c != rc)
                     return pc_err(
                         comm, podcclInvalidUsage,
@@ -187,15 +181,48 @@ podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
             if (p == me)
                 memcpy(recv + rd * es, send + d * es, rc * es);
             else
-                PCCHECK(shm_cma_read(comm, p, recv + rd * es, shm_cma_addr(comm, p, 0) + d * es,
-                                     rc * es));
+                PCCHECK(md_cma_read(comm, p, recv + rd * es, md_cma_addr(comm, p, 0) + d * es,
+                                    rc * es));
         }
         break;
     default:
         return pc_err(comm, podcclInternalError, "cma: collective %d unsupported", a->coll);
     }
-    shm_word_set(comm, SHM_W_CMA_DONE, seq);
+    md_word_set(comm, MD_W_CMA_DONE, seq);
     /* Peers may still be reading this rank's buffers: wait for the ones that do. */
     if (a->coll == PC_BROADCAST && me != a->root) return podcclSuccess;
-    return wait_all(comm, SHM_W_CMA_DONE, seq);
+    return wait_all(comm, MD_W_CMA_DONE, seq);
 }
+
+static int can_run(const pc_env *e, const pc_args *a, char *why, size_t len) {
+    if (!can_memsem(e, a, why, len)) return 0;
+    if (!e->cma) {
+        snprintf(why, len,
+                 "the kernel does not let ranks read each other with process_vm_readv "
+                 "(ptrace permission, seccomp, pid namespaces) or PODCCL_SHM_CMA=0");
+        return 0;
+    }
+    return 1;
+}
+
+static double cost(const pc_env *e, const pc_args *a) {
+    double t = cost_table(e, a, "cma");
+    return t >= 0 ? t : PC_COST_UNMEASURED; /* measured rows only: see cost.c */
+}
+
+#define CMA(C, c)                                                                                  \
+    const pc_algo_desc pc_algo_##c##_cma = {                                                       \
+        .name = "cma",                                                                             \
+        .coll = C,                                                                                 \
+        .desc = "single copy with process_vm_readv (Open MPI btl/sm CMA, XHC)",                    \
+        .can_run = can_run,                                                                        \
+        .cost = cost,                                                                              \
+        .run = cma_run,                                                                            \
+    };
+CMA(PC_ALLREDUCE, allreduce)
+CMA(PC_ALLGATHER, allgather)
+CMA(PC_REDUCESCATTER, reducescatter)
+CMA(PC_BROADCAST, broadcast)
+CMA(PC_REDUCE, reduce)
+CMA(PC_ALLTOALL, alltoall)
+CMA(PC_ALLTOALLV, alltoallv)

@@ -7,9 +7,9 @@
  * Reuse: D buffers rotate (slot seq % D), so before writing operation seq a rank waits until
  * every peer finished reading operation seq-D from the same buffer; senders of broadcast and
  * reduce can run D operations ahead of their readers. */
-#include "algorithms/algo.h"
+#include "algorithms/flat.h"
 #include "src/comm.h"
-#include "transports/shm/shm.h"
+#include "src/memdom.h"
 
 size_t direct_bytes_needed(const pc_args *a, int n) {
     size_t es = pc_type_size(a->dtype);
@@ -36,10 +36,10 @@ size_t direct_bytes_needed(const pc_args *a, int n) {
  * collectives, and says so instead of computing garbage. */
 #define HDR 16
 static _Atomic uint64_t *seq_word(podcclComm_t comm, int r, uint64_t seq) {
-    return (_Atomic uint64_t *)shm_direct_buf(comm, r, seq);
+    return (_Atomic uint64_t *)md_direct_buf(comm, r, seq);
 }
 static const char *data_of(podcclComm_t comm, int r, uint64_t seq) {
-    return shm_direct_buf(comm, r, seq) + HDR;
+    return md_direct_buf(comm, r, seq) + HDR;
 }
 
 static uint64_t fingerprint(const pc_args *a) {
@@ -53,11 +53,11 @@ static uint64_t fingerprint(const pc_args *a) {
 }
 
 static uint64_t *print_of(podcclComm_t comm, int r, uint64_t seq) {
-    return (uint64_t *)(shm_direct_buf(comm, r, seq) + 8);
+    return (uint64_t *)(md_direct_buf(comm, r, seq) + 8);
 }
 
 static podcclResult_t wait_posted(podcclComm_t comm, int r, uint64_t seq, uint64_t fp) {
-    PCCHECK(shm_wait_ge(comm, r, seq_word(comm, r, seq), seq));
+    PCCHECK(md_wait_ge(comm, r, seq_word(comm, r, seq), seq));
     uint64_t got = atomic_load_explicit(seq_word(comm, r, seq), memory_order_acquire);
     if (got != seq || *print_of(comm, r, seq) != fp)
         return pc_err(
@@ -72,23 +72,23 @@ static podcclResult_t wait_posted(podcclComm_t comm, int r, uint64_t seq, uint64
 static podcclResult_t wait_all_posted(podcclComm_t comm, uint64_t seq, uint64_t fp) {
     for (int i = 1; i < comm->nranks; i++)
         PCCHECK(wait_posted(comm, (comm->rank + i) % comm->nranks, seq, fp));
-    comm->direct_synced = seq;
+    comm->ex->direct_synced = seq;
     return podcclSuccess;
 }
 
 podcclResult_t direct_run(podcclComm_t comm, const pc_args *a) {
     int n = comm->nranks, me = comm->rank;
     size_t es = pc_type_size(a->dtype), bytes = direct_bytes_needed(a, n);
-    uint64_t seq = ++comm->direct_seq;
+    uint64_t seq = ++comm->ex->direct_seq;
     /* This slot was last read in operation seq-D. A rank that posted seq-D+1 had finished
      * seq-D; if this rank did not see every peer post that, ask for their done words. */
-    uint64_t D = (uint64_t)shm_direct_slots(comm);
-    if (seq > D && comm->direct_synced < seq - D + 1)
+    uint64_t D = (uint64_t)md_direct_slots(comm);
+    if (seq > D && comm->ex->direct_synced < seq - D + 1)
         for (int i = 1; i < n; i++)
-            PCCHECK(shm_word_wait(comm, (me + i) % n, SHM_W_DIRECT_DONE, seq - D));
+            PCCHECK(md_word_wait(comm, (me + i) % n, MD_W_DIRECT_DONE, seq - D));
     int writes = a->coll != PC_BARRIER && (a->coll != PC_BROADCAST || me == a->root);
     uint64_t fp = fingerprint(a);
-    if (writes && bytes) memcpy(shm_direct_buf(comm, me, seq) + HDR, a->sendbuff, bytes);
+    if (writes && bytes) memcpy(md_direct_buf(comm, me, seq) + HDR, a->sendbuff, bytes);
     *print_of(comm, me, seq) = fp;
     atomic_store_explicit(seq_word(comm, me, seq), seq, memory_order_release);
 
@@ -118,7 +118,7 @@ podcclResult_t direct_run(podcclComm_t comm, const pc_args *a) {
             if (p != me) PCCHECKGOTO(wait_posted(comm, p, seq, fp), res, out);
             if (B) memcpy((char *)a->recvbuff + (size_t)p * B, data_of(comm, p, seq) + from, B);
         }
-        comm->direct_synced = seq;
+        comm->ex->direct_synced = seq;
         break;
     }
     case PC_BROADCAST:
@@ -132,8 +132,49 @@ podcclResult_t direct_run(podcclComm_t comm, const pc_args *a) {
     default:
         res = pc_err(comm, podcclInternalError, "direct: collective %d unsupported", a->coll);
     }
-    shm_word_set(comm, SHM_W_DIRECT_DONE, seq);
+    md_word_set(comm, MD_W_DIRECT_DONE, seq);
 out:
     if (src != srcs) free(src);
     return res;
 }
+
+static int can_run(const pc_env *e, const pc_args *a, char *why, size_t len) {
+    if (!can_memsem(e, a, why, len)) return 0;
+    size_t need = direct_bytes_needed(a, e->lv->nranks);
+    if (need > e->direct_bytes) {
+        snprintf(why, len,
+                 "this call publishes %zu bytes per rank and the one-shot buffer holds %zu "
+                 "(PODCCL_SHM_DIRECT_BYTES)",
+                 need, e->direct_bytes);
+        return 0;
+    }
+    return 1;
+}
+
+static double cost(const pc_env *e, const pc_args *a) {
+    double t = cost_table(e, a, "direct");
+    if (t >= 0) return t;
+    /* A memory-semantic domain wider than one host: one load of every peer's data. */
+    const pc_levels *lv = e->lv;
+    int top = lv->nlevels - 1;
+    double S = cost_bytes(lv, a);
+    return 2 * cost_alpha(lv, top) + S / cost_beta(lv, top, 1) + cost_gamma(e, a, S);
+}
+
+#define DIRECT(C, c)                                                                               \
+    const pc_algo_desc pc_algo_##c##_direct = {                                                    \
+        .name = "direct",                                                                          \
+        .coll = C,                                                                                 \
+        .desc = "one-shot through shared memory: publish, then read every peer's data "            \
+                "(MPICH/Open MPI XHC shared-memory collectives)",                                  \
+        .can_run = can_run,                                                                        \
+        .cost = cost,                                                                              \
+        .run = direct_run,                                                                         \
+    };
+DIRECT(PC_ALLREDUCE, allreduce)
+DIRECT(PC_ALLGATHER, allgather)
+DIRECT(PC_REDUCESCATTER, reducescatter)
+DIRECT(PC_BROADCAST, broadcast)
+DIRECT(PC_REDUCE, reduce)
+DIRECT(PC_ALLTOALL, alltoall)
+DIRECT(PC_BARRIER, barrier)

@@ -89,6 +89,10 @@ static void usage(FILE *f, const char *prog, unsigned allow) {
             "  -a 0..3    time reported: 0 rank 0, 1 mean, 2 min, 3 max over ranks (default 3)\n");
     if (allow & BENCH_ALLOW_ALGO)
         fprintf(f, "  -A algo    force an algorithm (sets PODCCL_ALGO)\n");
+    if (allow & BENCH_ALLOW_ALGO)
+        fprintf(f, "  --topo     print the topology levels, groups, leaders and rails, then exit\n"
+                   "  --explain  before the sweep, print every candidate plan per size with its\n"
+                   "             predicted time and the one podccl picks\n");
     if (allow & BENCH_ALLOW_NP)
         fprintf(f, "  -np N      start N local ranks (the default, with N = 2, unless a launcher\n"
                    "             such as mpirun, srun or torchrun set the environment)\n");

@@ -115,6 +115,42 @@ static void ccl_print_header(FILE *f) {
             cap ? cap : "33554432 default");
 }
 
+static int g_topo, g_explain; /* --topo, --explain */
+
+/* --explain: for each size of the sweep, every candidate plan and the one podccl picks. */
+static void explain_sizes(const bench_opts_t *o, int nranks) {
+    const char *coll = bench_coll_name(o->coll);
+    size_t es = 0;
+    switch (o->types[0]) {
+    case podcclInt8:
+    case podcclUint8:
+        es = 1;
+        break;
+    case podcclFloat16:
+    case podcclBfloat16:
+        es = 2;
+        break;
+    case podcclInt32:
+    case podcclUint32:
+    case podcclFloat32:
+        es = 4;
+        break;
+    default:
+        es = 8;
+    }
+    int per_rank =
+        o->coll == BENCH_ALLGATHER || o->coll == BENCH_REDUCESCATTER || o->coll == BENCH_ALLTOALL;
+    for (size_t b = o->minbytes; b <= o->maxbytes;
+         b = (size_t)(b * o->stepfactor) > b ? (size_t)(b * o->stepfactor) : b + 1) {
+        size_t count = b / es / (per_rank ? (size_t)nranks : 1);
+        char buf[4096];
+        if (podcclCommExplain(g_comm, coll, count, o->types[0], o->ops[0], buf, sizeof(buf)) ==
+            podcclSuccess)
+            printf("# explain %zu B: %s", b, buf);
+        if (o->stepfactor <= 1) break;
+    }
+}
+
 static int run_rank(const bench_opts_t *o) {
     bench_backend_t b = {.prog = "ccl-bench",
                          .unsupported = ccl_unsupported,
@@ -127,6 +163,14 @@ static int run_rank(const bench_opts_t *o) {
     CK(podcclCommUserRank(g_comm, &b.rank));
     CK(podcclCommCount(g_comm, &b.nranks));
     g_rank = b.rank;
+    if (g_topo) {
+        char buf[16384];
+        CK(podcclCommTopoInfo(g_comm, buf, sizeof(buf)));
+        if (b.rank == 0) printf("# topology: %d ranks\n%s", b.nranks, buf);
+        CK(podcclCommDestroy(g_comm));
+        return 0;
+    }
+    if (g_explain && b.rank == 0) explain_sizes(o, b.nranks);
     int rc = bench_run(o, &b);
     size_t shm = 0, host = 0;
     CK(podcclCommMemoryUsage(g_comm, &shm, &host));
@@ -301,6 +345,21 @@ int main(int argc, char **argv) {
         podcclPrintParams(); /* every PODCCL_* variable, value, default and meaning */
         return 0;
     }
+    /* podccl-only flags, taken out before the options both benchmarks share; local ranks
+     * (-np) are started again from argv, so they learn them from the environment. */
+    int k = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--topo") == 0)
+            setenv("CCL_BENCH_TOPO", "1", 1);
+        else if (strcmp(argv[i], "--explain") == 0)
+            setenv("CCL_BENCH_EXPLAIN", "1", 1);
+        else
+            argv[k++] = argv[i];
+    }
+    argc = k;
+    argv[argc] = NULL;
+    g_topo = getenv("CCL_BENCH_TOPO") != NULL;
+    g_explain = getenv("CCL_BENCH_EXPLAIN") != NULL;
     int rc = bench_parse(argc, argv, &o, BENCH_ALLOW_NP | BENCH_ALLOW_ALGO);
     if (rc) return rc == 1 ? 0 : 2;
     /* Before any communicator exists: podccl reads it when the communicator is created. */

@@ -174,6 +174,40 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *comm, int nranks, podcclUn
  * podcclCommInitRankConfig. */
 podcclResult_t podcclCommInitFromEnv(podcclComm_t *comm, podcclConfig_t *config);
 
+/* Color for podcclCommSplit: this rank joins no new communicator (*newcomm = NULL). */
+#define PODCCL_SPLIT_NOCOLOR (-1)
+
+/* Splits comm into disjoint communicators (ncclCommSplit's semantics; MPI_Comm_split's).
+ * Collective over every rank of comm: all ranks must call it (in the same order relative to
+ * their other calls on comm), including those that join no new communicator, and none may call
+ * it between podcclGroupStart and podcclGroupEnd. Ranks that pass the same color >= 0 form one
+ * new communicator, *newcomm on each of them; its ranks are ordered by key, ties by rank in
+ * comm (new rank 0 has the smallest key). A rank passing color PODCCL_SPLIT_NOCOLOR joins none
+ * and gets *newcomm = NULL (and podcclSuccess). Each new communicator runs the full
+ * initialization of podcclCommInitRankConfig (own rendezvous, started by its new rank 0 with
+ * podcclGetUniqueId; own topology and transports), and uses comm only to exchange colors, keys
+ * and unique ids (two all-gathers).
+ * config: NULL, or as for podcclCommInitRankConfig. Fields left undefined inherit from comm:
+ * timeoutSec takes comm's timeout, name becomes comm's name with ".c<color>" appended (e.g.
+ * "world.c1"; "c1" when comm has none). algo is not inherited: when NULL, PODCCL_ALGO applies.
+ * Errors: podcclInvalidArgument (comm NULL or not a live communicator, newcomm NULL, color < 0
+ * other than PODCCL_SPLIT_NOCOLOR, config malformed as for podcclCommInitRankConfig), returned
+ * before any communication: the rank that gets it does not take part, so a rank that proceeds
+ * waits for it until the timeout unless every rank passed the same bad argument. Then the
+ * errors of podcclAllGather on comm (podcclRemoteError, podcclTimeout, ...: comm is then
+ * broken), the error of podcclGetUniqueId on a new rank 0 (every member of that color gets it;
+ * with PODCCL_COMM_ID set, ranks 0 of several colors on one host all try to bind that one
+ * address), and the errors of podcclCommInitRankConfig for the new communicator (comm stays
+ * usable). On any error *newcomm is NULL and nothing is left allocated (a rendezvous root that
+ * a new rank 0 started ends by itself within PODCCL_TIMEOUT); the message is on
+ * podcclGetLastError(comm).
+ * Lifetime: a new communicator is independent of comm: either may be used (one call at a time
+ * on each, from one thread or several, as for any two communicators) and destroyed in any
+ * order; destroy both (podcclCommDestroy). Thread-safety: as any call on comm (one thread at a
+ * time per communicator). Counterparts: ncclCommSplit, MPI_Comm_split. */
+podcclResult_t podcclCommSplit(podcclComm_t comm, int color, int key, podcclComm_t *newcomm,
+                               podcclConfig_t *config);
+
 /* Waits for this communicator's queued operations, then frees its resources. Local: does not
  * wait for peers. Passing NULL is podcclInvalidArgument. Not thread-safe with other calls on
  * the same communicator. Counterpart: ncclCommDestroy. */
@@ -209,6 +243,28 @@ podcclResult_t podcclCommMemoryUsage(const podcclComm_t comm, size_t *shmBytes, 
  * Thread-safe. Errors: podcclInvalidArgument (NULL or destroyed comm, buf NULL, len 0). No NCCL
  * counterpart (NCCL prints it at NCCL_DEBUG=INFO, as podccl also does). */
 podcclResult_t podcclCommTransportInfo(const podcclComm_t comm, char *buf, size_t len);
+
+/* Writes into buf (at most len bytes, NUL-terminated, truncated if needed) the topology levels
+ * this communicator found, bottom up: level 0 is the ranks of each host; the levels above come
+ * from PODCCL_TOPO_FILE (docs/topology.md), else one network level over all hosts. Per level:
+ * its name, link class (bandwidth per rank in GB/s, latency in us, memory semantics), its groups
+ * with their ranks and leader (smallest rank), and the rails (ranks with the same index on their
+ * hosts). Same text on every rank. Errors: podcclInvalidArgument (NULL or destroyed comm, buf
+ * NULL, len 0). Thread-safe. No NCCL counterpart (NCCL_TOPO_DUMP_FILE is the nearest). */
+podcclResult_t podcclCommTopoInfo(const podcclComm_t comm, char *buf, size_t len);
+
+/* Explains the algorithm choice for one call without running it: writes into buf (at most len
+ * bytes, NUL-terminated) every algorithm podccl has for `collective` ("allreduce", "allgather",
+ * "reducescatter", "broadcast", "reduce", "alltoall", "alltoallv", "barrier") with its predicted
+ * time in microseconds from the cost model, or why it cannot run, and the one the model picks;
+ * PODCCL_ALGO's forced choice, if any, is named first. count is in elements as the collective's
+ * API defines it (per rank for all-gather, reduce-scatter and all-to-all); op matters only for
+ * reductions. The same choice is made on every rank. Errors: podcclInvalidArgument (NULL or
+ * destroyed comm, NULL buf, len 0, unknown collective, datatype or op). Not thread-safe with
+ * other calls on comm. No NCCL counterpart (NCCL logs its choice at NCCL_DEBUG_SUBSYS=TUNING). */
+podcclResult_t podcclCommExplain(const podcclComm_t comm, const char *collective, size_t count,
+                                 podcclDataType_t datatype, podcclRedOp_t op, char *buf,
+                                 size_t len);
 
 /* ---- Streams -------------------------------------------------------------------------------- */
 

@@ -5,7 +5,9 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include "src/memdom.h"
 #include "src/topo.h"
+#include "src/wait.h"
 #include "src/tune.h"
 #include "transports/shm/shm.h"
 
@@ -39,26 +41,29 @@ podcclResult_t pc_comm_fail(podcclComm_t comm, podcclResult_t rc) {
 }
 
 podcclResult_t pc_comm_tmp(podcclComm_t comm, size_t bytes) {
-    if (bytes <= comm->tmp_bytes) return podcclSuccess;
-    char *p = realloc(comm->tmp, bytes);
+    if (bytes <= comm->ex->tmp_bytes) return podcclSuccess;
+    char *p = realloc(comm->ex->tmp, bytes);
     if (!p)
         return pc_err(comm, podcclSystemError, "cannot allocate %zu bytes of temporary memory",
                       bytes);
-    comm->tmp = p, comm->tmp_bytes = bytes;
+    comm->ex->tmp = p, comm->ex->tmp_bytes = bytes;
     return podcclSuccess;
 }
 
 static void comm_free(podcclComm_t comm) {
-    if (comm->conn)
+    pc_conns *tr = comm->tr;
+    if (tr && tr->conn)
         for (int p = 0; p < comm->nranks; p++)
-            if (comm->conn[p]) comm->tp[p]->close(comm->conn[p]);
-    if (comm->net_listen) comm->net->close_listen(comm->net_listen);
-    if (comm->shm) pc_transport_shm.close_listen(comm->shm);
+            if (tr->conn[p]) tr->tp[p]->close(tr->conn[p]);
+    if (tr && tr->net_listen) tr->net->close_listen(tr->net_listen);
+    if (tr && tr->shm) pc_transport_shm.close_listen(tr->shm);
     boot_close(&comm->boot);
-    free(comm->conn), free(comm->tp);
-    free(comm->host_of), free(comm->local_idx), free(comm->local_ranks), free(comm->pids);
-    free(comm->ring_ord), free(comm->ring_pos_of);
-    free(comm->scratch), free(comm->tmp);
+    if (tr) free(tr->conn), free(tr->tp);
+    free(tr);
+    topo_free(comm);
+    if (comm->tune) tune_free(comm);
+    if (comm->ex) free(comm->ex->scratch), free(comm->ex->tmp);
+    free(comm->ex);
     pthread_mutex_destroy(&comm->err_lock);
     pthread_mutex_destroy(&comm->use_lock);
     comm->magic = PC_COMM_DEAD;
@@ -135,9 +140,10 @@ static podcclResult_t pick_net(podcclComm_t comm) {
     if (pick < 0)
         return pc_err(comm, podcclSystemError,
                       "the ranks span %d hosts, but no network transport works on every rank%s%s",
-                      comm->nhosts, nnet ? ": " : " (this build has neither libfabric nor verbs)",
+                      comm->topo->nhosts,
+                      nnet ? ": " : " (this build has neither libfabric nor verbs)",
                       nnet ? why[nnet - 1] : "");
-    comm->net = net_transports[pick];
+    comm->tr->net = net_transports[pick];
     return podcclSuccess;
 }
 
@@ -147,20 +153,20 @@ static podcclResult_t connect_all(podcclComm_t comm, const pc_transport *tp, voi
                                   const char *handles, size_t stride, size_t off) {
     int n = comm->nranks, pending = 0;
     for (int p = 0; p < n; p++)
-        if (comm->tp[p] == tp && !comm->conn[p]) pending++;
+        if (comm->tr->tp[p] == tp && !comm->tr->conn[p]) pending++;
     double deadline = pc_now() + comm->timeout;
     while (pending > 0) {
         for (int p = 0; p < n; p++) {
-            if (comm->tp[p] != tp || comm->conn[p]) continue;
+            if (comm->tr->tp[p] != tp || comm->tr->conn[p]) continue;
             const void *h = handles + (size_t)p * stride + off;
-            PCCHECK(p > comm->rank ? tp->connect(comm, listen_comm, p, h, &comm->conn[p])
-                                   : tp->accept(comm, listen_comm, p, h, &comm->conn[p]));
-            if (comm->conn[p]) pending--;
+            PCCHECK(p > comm->rank ? tp->connect(comm, listen_comm, p, h, &comm->tr->conn[p])
+                                   : tp->accept(comm, listen_comm, p, h, &comm->tr->conn[p]));
+            if (comm->tr->conn[p]) pending--;
         }
         if (pending == 0) break;
         if (pc_now() > deadline) {
             int p = 0;
-            while (p < n && !(comm->tp[p] == tp && !comm->conn[p])) p++;
+            while (p < n && !(comm->tr->tp[p] == tp && !comm->tr->conn[p])) p++;
             return pc_err(comm, podcclTimeout,
                           "rank %d: no %s connection with rank %d after %.0f s (PODCCL_TIMEOUT)",
                           comm->rank, tp->name, p, comm->timeout);
@@ -177,49 +183,52 @@ static podcclResult_t connect_all(podcclComm_t comm, const pc_transport *tp, voi
 static podcclResult_t connect_transports(podcclComm_t comm) {
     int n = comm->nranks;
     const size_t stride = 2 * PC_HANDLE_BYTES;
-    if (comm->nhosts > 1) PCCHECK(pick_net(comm));
+    if (comm->topo->nhosts > 1) PCCHECK(pick_net(comm));
     char *handles = calloc((size_t)n, stride);
     if (!handles) return pc_err(comm, podcclSystemError, "out of memory");
     char *mine = handles + (size_t)comm->rank * stride;
     podcclResult_t res;
     void *listen_comm;
     PCCHECKGOTO(pc_transport_shm.listen(comm, mine, &listen_comm), res, out);
-    pc_transport_shm.properties(comm, listen_comm, &comm->shm_props);
-    if (comm->net) {
-        PCCHECKGOTO(comm->net->listen(comm, mine + PC_HANDLE_BYTES, &comm->net_listen), res, out);
-        comm->net->properties(comm, comm->net_listen, &comm->net_props);
+    pc_transport_shm.properties(comm, listen_comm, &comm->tr->shm_props);
+    if (comm->tr->net) {
+        PCCHECKGOTO(comm->tr->net->listen(comm, mine + PC_HANDLE_BYTES, &comm->tr->net_listen), res,
+                    out);
+        comm->tr->net->properties(comm, comm->tr->net_listen, &comm->tr->net_props);
     }
     PCCHECKGOTO(boot_allgather(&comm->boot, handles, stride), res, out);
     for (int p = 0; p < n; p++) {
         if (pc_transport_shm.can_reach(comm, p))
-            comm->tp[p] = &pc_transport_shm;
-        else if (comm->net && comm->net->can_reach(comm, p))
-            comm->tp[p] = comm->net;
+            comm->tr->tp[p] = &pc_transport_shm;
+        else if (comm->tr->net && comm->tr->net->can_reach(comm, p))
+            comm->tr->tp[p] = comm->tr->net;
         else {
             res = pc_err(comm, podcclInternalError, "rank %d: no transport reaches rank %d",
                          comm->rank, p);
             goto out;
         }
-        const pc_props *pp = comm->tp[p] == comm->net ? &comm->net_props : &comm->shm_props;
+        const pc_props *pp =
+            comm->tr->tp[p] == comm->tr->net ? &comm->tr->net_props : &comm->tr->shm_props;
         pc_log(PC_LOG_INFO, PC_SUB_INIT, "rank %d -> rank %d via %s (%s)", comm->rank, p, pp->name,
                pp->provider);
     }
     PCCHECKGOTO(connect_all(comm, &pc_transport_shm, listen_comm, handles, stride, 0), res, out);
-    if (comm->net)
-        PCCHECKGOTO(
-            connect_all(comm, comm->net, comm->net_listen, handles, stride, PC_HANDLE_BYTES), res,
-            out);
+    if (comm->tr->net)
+        PCCHECKGOTO(connect_all(comm, comm->tr->net, comm->tr->net_listen, handles, stride,
+                                PC_HANDLE_BYTES),
+                    res, out);
     PCCHECKGOTO(boot_barrier(&comm->boot), res, out);
     PCCHECKGOTO(pc_transport_shm.connected(comm, listen_comm), res, out);
-    if (comm->net && comm->net->connected)
-        PCCHECKGOTO(comm->net->connected(comm, comm->net_listen), res, out);
+    if (comm->tr->net && comm->tr->net->connected)
+        PCCHECKGOTO(comm->tr->net->connected(comm, comm->tr->net_listen), res, out);
     /* Single copy only if every pair of local ranks may use it: all ranks must agree. */
     memset(handles, 0, (size_t)n);
-    handles[comm->rank] = (char)shm_cma_probe(comm);
+    handles[comm->rank] = (char)md_cma_probe(comm);
     PCCHECKGOTO(boot_allgather(&comm->boot, handles, 1), res, out);
     int cma = 1;
-    for (int p = 0; p < n; p++) cma &= handles[p] == 1 || comm->host_of[p] != comm->host;
-    shm_cma_set_ok(comm, cma);
+    for (int p = 0; p < n; p++) cma &= handles[p] == 1 || comm->topo->local_idx[p] < 0;
+    md_cma_set_ok(comm, cma);
+    tune_set_domain(comm, md_direct_bytes(comm), cma && comm->topo->nlocal == n);
     pc_log(PC_LOG_INFO, PC_SUB_SHM, "large messages: %s",
            cma ? "single copy (process_vm_readv)"
                : "staged through shared memory (no process_vm_readv)");
@@ -261,6 +270,12 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
 
     podcclComm_t comm = calloc(1, sizeof(*comm));
     if (!comm) return pc_err(NULL, podcclSystemError, "out of memory");
+    comm->tr = calloc(1, sizeof(*comm->tr));
+    comm->ex = calloc(1, sizeof(*comm->ex));
+    if (!comm->tr || !comm->ex) {
+        free(comm->tr), free(comm->ex), free(comm);
+        return pc_err(NULL, podcclSystemError, "out of memory");
+    }
     comm->magic = PC_COMM_MAGIC;
     comm->rank = rank, comm->nranks = nranks;
     comm->boot.next_fd = comm->boot.prev_fd = -1;
@@ -271,51 +286,54 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
     snprintf(comm->name, sizeof(comm->name), "%s", config && config->name ? config->name : "");
     pc_log_set_rank(rank);
     podcclResult_t res;
-    comm->chunk_bytes = (size_t)pc_param_int("PODCCL_CHUNK_BYTES");
-    if (comm->chunk_bytes < 4096) comm->chunk_bytes = 4096;
-    comm->chunk_bytes = comm->chunk_bytes / 64 * 64;
-    comm->max_inflight = (int)pc_param_int("PODCCL_MAX_INFLIGHT");
-    if (comm->max_inflight < 2) comm->max_inflight = 2;
+    comm->ex->chunk_bytes = (size_t)pc_param_int("PODCCL_CHUNK_BYTES");
+    if (comm->ex->chunk_bytes < 4096) comm->ex->chunk_bytes = 4096;
+    comm->ex->chunk_bytes = comm->ex->chunk_bytes / 64 * 64;
+    comm->ex->max_inflight = (int)pc_param_int("PODCCL_MAX_INFLIGHT");
+    if (comm->ex->max_inflight < 2) comm->ex->max_inflight = 2;
     const char *algo = config && config->algo ? config->algo : pc_param_str("PODCCL_ALGO");
-    PCCHECKGOTO(tune_parse_override(comm, algo), res, fail);
-    comm->scratch = malloc(comm->chunk_bytes * (size_t)comm->max_inflight);
-    comm->tp = calloc((size_t)nranks, sizeof(*comm->tp));
-    comm->conn = calloc((size_t)nranks, sizeof(void *));
+    comm->tr->tp = calloc((size_t)nranks, sizeof(*comm->tr->tp));
+    comm->tr->conn = calloc((size_t)nranks, sizeof(void *));
     pc_host_info *all = calloc((size_t)nranks, sizeof(*all));
-    if (!comm->scratch || !comm->tp || !comm->conn || !all) {
+    if (!comm->tr->tp || !comm->tr->conn || !all) {
         free(all);
         res = pc_err(NULL, podcclSystemError, "out of memory");
         goto fail;
     }
     res = boot_init(&comm->boot, id, rank, nranks, comm->timeout);
-    if (res == podcclSuccess) res = topo_local_info(&all[rank]);
+    if (res == podcclSuccess) res = topo_local_info(comm, &all[rank]);
     if (res == podcclSuccess) res = boot_allgather(&comm->boot, all, sizeof(*all));
     if (res == podcclSuccess) res = topo_build(comm, all);
     free(all);
     if (res != podcclSuccess) goto fail;
+    PCCHECKGOTO(tune_init(comm, algo), res, fail);
+    PCCHECKGOTO(tune_agree(comm), res, fail);
     PCCHECKGOTO(connect_transports(comm), res, fail);
-    comm->scratch_slots = comm->max_inflight;
-    if (comm->net) {
-        /* Receives from the network run 4 x as deep as sends (exec.c). */
-        char *p = realloc(comm->scratch, comm->chunk_bytes * 4 * (size_t)comm->max_inflight);
-        if (!p) {
-            res = pc_err(NULL, podcclSystemError, "out of memory");
-            goto fail;
-        }
-        comm->scratch = p, comm->scratch_slots = 4 * comm->max_inflight;
+    if (comm->tr->net) topo_set_net_link(comm, &comm->tr->net_props);
+    comm->ex->recv_depth = comm->ex->max_inflight;
+    if (comm->tr->net) {
+        /* Receives from the network run 4 x as deep as sends: a receive grants the sender its
+         * clear-to-send, and that grant travels behind the data already queued towards the peer,
+         * so the granted window must exceed that queue (docs/multihost.md: 85% of a 1 Gbit/s
+         * link with receives as deep as sends, 95% at 4 x). Sends keep the transport's advice in
+         * flight (PODCCL_NET_SEND_DEPTH): over sockets, writes queued in the provider hold back
+         * the clear-to-sends this rank owes its peer. */
+        comm->ex->recv_depth = 4 * comm->ex->max_inflight;
         const char *sd = pc_param_str("PODCCL_NET_SEND_DEPTH");
         int depth = sd && strcmp(sd, "auto") != 0 ? (int)pc_param_int("PODCCL_NET_SEND_DEPTH")
-                                                  : comm->net_props.send_depth;
-        if (depth <= 0 || depth > comm->max_inflight) depth = comm->max_inflight;
-        comm->net_send_depth = depth;
+                                                  : comm->tr->net_props.send_depth;
+        if (depth <= 0 || depth > comm->ex->max_inflight) depth = comm->ex->max_inflight;
+        comm->ex->net_send_depth = depth;
         pc_log(PC_LOG_INFO, PC_SUB_NET, "network: %d sends and %d receives in flight per peer",
-               depth, comm->scratch_slots);
+               depth, comm->ex->recv_depth);
     }
-    shm_word_set(comm, SHM_W_HEARTBEAT, (uint64_t)(pc_now() * 1e3));
+    comm->live = &shm_live_ops;
+    comm->live_dom = comm->tr->shm;
+    pc_heartbeat(comm);
     const char *spin = pc_param_str("PODCCL_SHM_SPIN");
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    comm->spin = spin && strcmp(spin, "auto") != 0 ? (int)pc_param_int("PODCCL_SHM_SPIN")
-                                                   : (comm->nmachine <= ncpu ? 2000 : 20);
+    comm->ex->spin = spin && strcmp(spin, "auto") != 0 ? (int)pc_param_int("PODCCL_SHM_SPIN")
+                                                       : (comm->topo->nmachine <= ncpu ? 2000 : 20);
     pc_log(PC_LOG_INFO, PC_SUB_INIT, "communicator ready: rank %d of %d, %zu KiB shared memory",
            rank, nranks, shm_segment_bytes(comm) >> 10);
     *out = comm;
@@ -445,7 +463,7 @@ podcclResult_t podcclCommUserRank(const podcclComm_t comm, int *rank) {
 podcclResult_t podcclCommMemoryUsage(const podcclComm_t comm, size_t *shmBytes, size_t *hostBytes) {
     PCCHECK(live(comm, "podcclCommMemoryUsage"));
     if (shmBytes) *shmBytes = shm_segment_bytes(comm);
-    if (hostBytes) *hostBytes = comm->chunk_bytes * (size_t)comm->scratch_slots + comm->tmp_bytes;
+    if (hostBytes) *hostBytes = comm->ex->scratch_bytes + comm->ex->tmp_bytes;
     return podcclSuccess;
 }
 
@@ -454,13 +472,45 @@ podcclResult_t podcclCommTransportInfo(const podcclComm_t comm, char *buf, size_
     if (!buf || len == 0)
         return pc_err(comm, podcclInvalidArgument,
                       "podcclCommTransportInfo: buf is NULL or len is 0");
-    int nremote = comm->nranks - comm->nlocal;
-    int k = snprintf(buf, len, "shm to %d local peer%s (%s)", comm->nlocal - 1,
-                     comm->nlocal - 1 == 1 ? "" : "s", comm->shm_props.provider);
-    if (comm->net && k >= 0 && (size_t)k < len)
+    int nremote = comm->nranks - comm->topo->nlocal;
+    int k = snprintf(buf, len, "shm to %d local peer%s (%s)", comm->topo->nlocal - 1,
+                     comm->topo->nlocal - 1 == 1 ? "" : "s", comm->tr->shm_props.provider);
+    if (comm->tr->net && k >= 0 && (size_t)k < len)
         snprintf(buf + k, len - (size_t)k, "; %s to %d remote rank%s on %d other host%s (%s)",
-                 comm->net_props.name, nremote, nremote == 1 ? "" : "s", comm->nhosts - 1,
-                 comm->nhosts - 1 == 1 ? "" : "s", comm->net_props.provider);
+                 comm->tr->net_props.name, nremote, nremote == 1 ? "" : "s", comm->topo->nhosts - 1,
+                 comm->topo->nhosts - 1 == 1 ? "" : "s", comm->tr->net_props.provider);
+    return podcclSuccess;
+}
+
+podcclResult_t podcclCommTopoInfo(const podcclComm_t comm, char *buf, size_t len) {
+    PCCHECK(live(comm, "podcclCommTopoInfo"));
+    if (!buf || len == 0)
+        return pc_err(comm, podcclInvalidArgument, "podcclCommTopoInfo: buf is NULL or len is 0");
+    levels_describe(&comm->topo->lv, buf, len);
+    return podcclSuccess;
+}
+
+podcclResult_t podcclCommExplain(const podcclComm_t comm, const char *collective, size_t count,
+                                 podcclDataType_t datatype, podcclRedOp_t op, char *buf,
+                                 size_t len) {
+    PCCHECK(live(comm, "podcclCommExplain"));
+    if (!buf || len == 0)
+        return pc_err(comm, podcclInvalidArgument, "podcclCommExplain: buf is NULL or len is 0");
+    int coll = collective ? algo_coll_find(collective, strlen(collective)) : -1;
+    if (coll < 0 || coll == PC_SEND || coll == PC_RECV)
+        return pc_err(comm, podcclInvalidArgument, "podcclCommExplain: unknown collective '%s'",
+                      collective ? collective : "(null)");
+    if ((unsigned)datatype >= podcclNumTypes || (unsigned)op >= podcclNumOps)
+        return pc_err(comm, podcclInvalidArgument,
+                      "podcclCommExplain: unknown datatype %d or op %d", (int)datatype, (int)op);
+    size_t *counts = NULL;
+    if (coll == PC_ALLTOALLV) {
+        counts = calloc(4 * (size_t)comm->nranks, sizeof(size_t));
+        if (!counts) return pc_err(comm, podcclSystemError, "out of memory");
+    }
+    pc_args a = {.coll = coll, .count = count, .dtype = datatype, .op = op, .counts = counts};
+    tune_explain(comm, &a, buf, len);
+    free(counts);
     return podcclSuccess;
 }
 

@@ -122,8 +122,8 @@ static podcclResult_t check_args(podcclComm_t comm, const pc_args *a) {
  * Every rank computes the same value: it depends only on arguments that all ranks pass alike
  * (all-to-all-v, whose counts differ between ranks, keeps PODCCL_CHUNK_BYTES). */
 static size_t chunk_for(podcclComm_t comm, const pc_args *a) {
-    size_t chunk = comm->chunk_bytes, es = pc_type_size(a->dtype), block;
-    if (!comm->net) return chunk;
+    size_t chunk = comm->ex->chunk_bytes, es = pc_type_size(a->dtype), block;
+    if (!comm->tr->net) return chunk;
     switch (a->coll) {
     case PC_ALLREDUCE:
         block = a->count * es / (size_t)comm->nranks;
@@ -143,42 +143,22 @@ static size_t chunk_for(podcclComm_t comm, const pc_args *a) {
     return c < chunk ? c : chunk;
 }
 
-static podcclResult_t build(podcclComm_t comm, const pc_args *a, pc_sched *s) {
-    int n = comm->nranks, me = comm->rank;
-    size_t es = pc_type_size(a->dtype), chunk = chunk_for(comm, a);
+/* Builds the schedule of a registered algorithm: its temporary, the pipeline chunk and the
+ * segments of hierarchical plans are the same on every rank. */
+static podcclResult_t build(podcclComm_t comm, const pc_algo_desc *d, const pc_args *a,
+                            pc_sched *s) {
+    const pc_levels *lv = &comm->topo->lv;
+    size_t chunk = chunk_for(comm, a);
     s->dtype = a->dtype, s->op = a->op;
-    pc_ring rg = {
-        .n = n, .pos = comm->ring_pos_of[me], .ord = comm->ring_ord, .pos_of = comm->ring_pos_of};
-    switch (a->coll) {
-    case PC_ALLREDUCE:
-        return ring_allreduce(s, a, &rg, chunk);
-    case PC_ALLGATHER:
-        return ring_allgather(s, a, &rg, chunk);
-    case PC_REDUCESCATTER:
-        PCCHECK(pc_comm_tmp(comm, a->count * es * n));
-        return ring_reducescatter(s, a, &rg, chunk, comm->tmp);
-    case PC_BROADCAST:
-        return ring_broadcast(s, a, &rg, chunk);
-    case PC_REDUCE:
-        PCCHECK(pc_comm_tmp(comm, a->count * es));
-        return ring_reduce(s, a, &rg, chunk, comm->tmp);
-    case PC_ALLTOALL:
-    case PC_ALLTOALLV: {
-        const char *src = a->sendbuff;
-        if (a->coll == PC_ALLTOALL && a->sendbuff == a->recvbuff && a->count) {
-            /* In place: the peers' blocks must be sent before this rank's receives land. */
-            PCCHECK(pc_comm_tmp(comm, a->count * es * n));
-            memcpy(comm->tmp, a->sendbuff, a->count * es * n);
-            src = comm->tmp;
-        }
-        return pairwise_alltoall(s, a, me, n, chunk, src);
-    }
-    case PC_BARRIER:
-        PCCHECK(pc_comm_tmp(comm, 2));
-        return dissemination_barrier(s, me, n, comm->tmp);
-    default:
-        return pc_err(comm, podcclInternalError, "no schedule for collective %d", a->coll);
-    }
+    if (d->tmp_bytes) PCCHECK(pc_comm_tmp(comm, d->tmp_bytes(lv, a)));
+    size_t es = pc_type_size(a->dtype), whole = a->count * es;
+    if (a->coll == PC_ALLGATHER || a->coll == PC_REDUCESCATTER || a->coll == PC_ALLTOALL)
+        whole *= (size_t)comm->nranks;
+    pc_build_ctx ctx = {.lv = lv,
+                        .chunk = chunk,
+                        .tmp = comm->ex->tmp,
+                        .segments = hier_segments(lv, whole, chunk)};
+    return d->build(s, a, &ctx);
 }
 
 static int breaks_comm(podcclResult_t r) {
@@ -191,7 +171,7 @@ podcclResult_t pc_run(podcclComm_t comm, const pc_args *a) {
     res = check_comm(comm, fname[a->coll]);
     if (res == podcclSuccess && atomic_load(&comm->aborted))
         res = pc_err(comm, podcclRemoteError, "%s: communicator aborted", fname[a->coll]);
-    pc_algo algo = PC_ALGO_AUTO;
+    const pc_algo_desc *algo = NULL;
     /* count 0 is the same on every rank (counts must match), so nobody needs anybody: done,
      * as in NCCL. All-to-all-v and barrier still synchronise. */
     int empty = a->count == 0 && a->coll != PC_ALLTOALLV && a->coll != PC_BARRIER;
@@ -201,13 +181,11 @@ podcclResult_t pc_run(podcclComm_t comm, const pc_args *a) {
         return res;
     }
     if (res == podcclSuccess) {
-        if (algo == PC_ALGO_DIRECT) {
-            res = direct_run(comm, a);
-        } else if (algo == PC_ALGO_CMA) {
-            res = cma_run(comm, a);
+        if (algo->run) {
+            res = algo->run(comm, a);
         } else {
             pc_sched s = {0};
-            res = build(comm, a, &s);
+            res = build(comm, algo, a, &s);
             if (res == podcclSuccess) res = pc_exec(comm, &s);
             sched_free(&s);
         }
@@ -245,7 +223,7 @@ static podcclResult_t run_p2p(podcclComm_t comm, pc_item *items) {
     res = check_comm(comm, "podcclGroupEnd");
     for (pc_item *it = items; it && res == podcclSuccess; it = it->next)
         if (it->comm == comm && (it->a.coll == PC_SEND || it->a.coll == PC_RECV))
-            res = p2p_add(&s, &it->a, comm->chunk_bytes);
+            res = p2p_add(&s, &it->a, comm->rank, comm->ex->chunk_bytes);
     if (res == podcclSuccess) res = pc_exec(comm, &s);
     if (breaks_comm(res)) pc_comm_fail(comm, res);
     pthread_mutex_unlock(&comm->use_lock);

@@ -1,240 +1,211 @@
 /* Schedule executor. Steps are posted in schedule order per (peer, direction), so both ends of
  * a connection agree on message order without tags; steps on different connections, or waiting
- * on different dependencies, overtake each other. */
+ * on different dependencies, overtake each other. Local steps (copies, joins) run as soon as
+ * their dependencies have completed, in any order. */
 #include "src/exec.h"
 
-#include <errno.h>
-#include <sched.h>
-
-#include "transports/shm/shm.h"
-
-#define CHECK_PERIOD 0.005 /* seconds between liveness/timeout checks while idle */
-
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-/* The local rank that stopped refreshing its heartbeat longest ago (more than a second):
- * stopped, or not calling the collective at all. -1 if every rank is waiting with us. */
-static int stalest_peer(podcclComm_t comm, double now) {
-    int who = -1;
-    double worst = 1.0;
-    for (int i = 0; i < comm->nlocal && comm->shm; i++) {
-        if (i == comm->local_rank) continue;
-        double age = now - (double)shm_word_get(comm, i, SHM_W_HEARTBEAT) * 1e-3;
-        if (age > worst) worst = age, who = comm->local_ranks[i];
-    }
-    return who;
-}
-
-podcclResult_t pc_wait_gone(podcclComm_t comm, const pc_wait *w) {
-    shm_publish_failure(comm, w->gone, podcclRemoteError);
-    if (comm->host_of[w->gone] != comm->host)
-        return pc_err(comm, podcclRemoteError,
-                      "rank %d: peer rank %d (pid %d on another host) has exited or its host is "
-                      "unreachable (its bootstrap connection closed)",
-                      comm->rank, w->gone, (int)comm->pids[w->gone]);
-    return pc_err(comm, podcclRemoteError, "rank %d: peer rank %d (pid %d) has exited", comm->rank,
-                  w->gone, (int)comm->pids[w->gone]);
-}
-
-podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int npeers) {
-    if (w->polls++ < (unsigned)comm->spin) {
-        cpu_relax();
-        return podcclSuccess;
-    }
-    sched_yield();
-    if ((w->polls & 63) != 0) return podcclSuccess;
-    double now = pc_now();
-    if (w->idle_since == 0) {
-        w->idle_since = now;
-        w->next_check = now;
-    }
-    if (now < w->next_check) return podcclSuccess;
-    w->next_check = now + CHECK_PERIOD;
-    if (comm->shm) shm_word_set(comm, SHM_W_HEARTBEAT, (uint64_t)(now * 1e3));
-    if (atomic_load(&comm->aborted)) {
-        shm_publish_failure(comm, comm->rank, podcclRemoteError);
-        return pc_err(comm, podcclRemoteError, "rank %d: communicator aborted", comm->rank);
-    }
-    for (int i = 0; i < npeers; i++)
-        if (shm_peer_dead(comm, peers[i]) ||
-            (comm->host_of[peers[i]] != comm->host && boot_peer_gone(&comm->boot, peers[i]))) {
-            /* Not an error yet: the peer may have delivered everything and exited after our
-             * last look. The caller checks once more, then calls pc_wait_gone. */
-            w->gone = peers[i];
-            return podcclInProgress;
-        }
-    int culprit, reporter;
-    podcclResult_t rc;
-    if (shm_failure_seen(comm, &culprit, &reporter, &rc)) {
-        shm_publish_failure(comm, culprit, rc);
-        return pc_err(comm, rc == podcclTimeout ? podcclTimeout : podcclRemoteError,
-                      "rank %d: rank %d failed (%s; reported by rank %d)", comm->rank, culprit,
-                      rc == podcclTimeout ? "stopped making progress" : "exited or aborted",
-                      reporter);
-    }
-    if (now - w->idle_since > comm->timeout) {
-        int culprit = stalest_peer(comm, now);
-        if (culprit < 0) culprit = npeers ? peers[0] : -1;
-        shm_publish_failure(comm, culprit, podcclTimeout);
-        return pc_err(comm, podcclTimeout,
-                      "rank %d: no progress for %.0f s waiting for rank %d (PODCCL_TIMEOUT=%.0f)",
-                      comm->rank, now - w->idle_since, culprit, comm->timeout);
-    }
-    return podcclSuccess;
-}
+#include "src/wait.h"
 
 enum { ST_WAIT = 0, ST_POSTED, ST_DONE };
 
 /* A connection direction: steps to one peer (sends) or from one peer (receives and
- * receive-reduces), kept in schedule order; copies form a list of their own. */
+ * receive-reduces), kept in schedule order. A lane that receive-reduces owns scratch slots of
+ * its own, so one lane can never starve another of them (stages of a hierarchical schedule
+ * receive from several peers at once). */
 typedef struct {
     int *steps, n, next; /* step indices, next to post */
     int inflight;
+    int *free_slot, nfree; /* scratch slots of this lane */
 } lane_t;
 
 typedef struct {
     pc_sched *s;
     char *state;
     void **req;
-    int *scratch_of; /* scratch slot of a posted RECV_REDUCE */
-    int *free_scratch, nfree;
+    int *slot_of;             /* scratch slot of a posted RECV_REDUCE */
     int *inflight, ninflight; /* indices of posted steps */
-    int *lane_of;             /* lane index of each step */
+    int *lane_of;             /* lane index of each step, -1 local */
+    int *local, nlocal;       /* local steps not yet done */
     lane_t *lanes;
     int nlanes;
+    int *slots;
 } exec_t;
+
+static int deps_done(const exec_t *e, const pc_step *st) {
+    for (int k = 0; k < st->ndep; k++)
+        if (e->state[e->s->deps[st->dep0 + k]] != ST_DONE) return 0;
+    return 1;
+}
+
+static int lane_depth(podcclComm_t comm, const pc_step *st) {
+    if (comm->tr->tp[st->peer] != comm->tr->net) return comm->ex->max_inflight;
+    return st->kind == PC_STEP_SEND ? comm->ex->net_send_depth : comm->ex->recv_depth;
+}
 
 static podcclResult_t post_step(podcclComm_t comm, exec_t *e, int i, int *posted) {
     pc_step *st = &e->s->steps[i];
-    const pc_transport *tp = comm->tp[st->peer];
-    void *conn = comm->conn[st->peer], *req = NULL;
+    lane_t *ln = &e->lanes[e->lane_of[i]];
+    const pc_transport *tp = comm->tr->tp[st->peer];
+    void *conn = comm->tr->conn[st->peer], *req = NULL;
     *posted = 0;
     if (st->kind == PC_STEP_SEND) {
         PCCHECK(tp->isend(conn, st->src, st->bytes, 0, NULL, &req));
     } else if (st->kind == PC_STEP_RECV) {
         PCCHECK(tp->irecv(conn, st->dst, st->bytes, 0, NULL, &req));
     } else {
-        int slot = e->free_scratch[e->nfree - 1];
-        PCCHECK(tp->irecv(conn, comm->scratch + (size_t)slot * comm->chunk_bytes, st->bytes, 0,
-                          NULL, &req));
-        if (req) e->scratch_of[i] = slot, e->nfree--;
+        int slot = ln->free_slot[ln->nfree - 1];
+        PCCHECK(tp->irecv(conn, comm->ex->scratch + (size_t)slot * comm->ex->chunk_bytes, st->bytes,
+                          0, NULL, &req));
+        if (req) e->slot_of[i] = slot, ln->nfree--;
     }
     if (!req) return podcclSuccess; /* transport busy: retry on a later pass */
     e->req[i] = req;
     e->state[i] = ST_POSTED;
     e->inflight[e->ninflight++] = i;
-    e->lanes[e->lane_of[i]].inflight++;
+    ln->inflight++;
     *posted = 1;
     return podcclSuccess;
 }
 
 static void complete_step(podcclComm_t comm, exec_t *e, int i) {
     pc_step *st = &e->s->steps[i];
+    lane_t *ln = &e->lanes[e->lane_of[i]];
     if (st->kind == PC_STEP_RECV_REDUCE) {
-        int slot = e->scratch_of[i];
+        int slot = e->slot_of[i];
         size_t es = pc_type_size(e->s->dtype);
-        pc_reduce2(st->dst, st->src, comm->scratch + (size_t)slot * comm->chunk_bytes,
+        pc_reduce2(st->dst, st->src, comm->ex->scratch + (size_t)slot * comm->ex->chunk_bytes,
                    st->bytes / es, e->s->dtype, e->s->op);
-        e->free_scratch[e->nfree++] = slot;
+        ln->free_slot[ln->nfree++] = slot;
     }
-    e->lanes[e->lane_of[i]].inflight--;
+    ln->inflight--;
     e->state[i] = ST_DONE;
 }
 
-/* Lanes: 2 per peer (send, receive) plus one for copies. Each lane posts in schedule order and
- * has its own bound on steps in flight, so a lane waiting for its peer never blocks another:
- * two ranks that list their peers in different orders still progress. */
-static int build_lanes(exec_t *e, int nranks) {
+/* Lanes: 2 per peer (send, receive). Each lane posts in schedule order and has its own bound on
+ * steps in flight, so a lane waiting for its peer never blocks another: two ranks that list
+ * their peers in different orders still progress. Scratch: each receiving lane with
+ * RECV_REDUCE steps gets as many slots as it may have in flight. */
+static podcclResult_t build_lanes(podcclComm_t comm, exec_t *e) {
     pc_sched *s = e->s;
-    e->nlanes = 2 * nranks + 1;
+    int nr = comm->nranks;
+    e->nlanes = 2 * nr;
     e->lanes = calloc((size_t)e->nlanes, sizeof(lane_t));
     e->lane_of = malloc(sizeof(int) * (size_t)s->n);
-    int *all = malloc(sizeof(int) * (size_t)s->n);
-    if (!e->lanes || !e->lane_of || !all) return free(all), -1;
+    e->local = malloc(sizeof(int) * (size_t)s->n);
+    int *all = malloc(sizeof(int) * (size_t)s->n), nslots = 0;
+    int *want = calloc((size_t)e->nlanes, sizeof(int));
+    if (!e->lanes || !e->lane_of || !e->local || !all || !want) {
+        free(all), free(want);
+        return pc_err(comm, podcclSystemError, "out of memory in the executor");
+    }
     for (int i = 0; i < s->n; i++) {
         const pc_step *st = &s->steps[i];
-        int l = st->kind == PC_STEP_COPY ? 2 * nranks : 2 * st->peer + (st->kind != PC_STEP_SEND);
+        if (st->kind == PC_STEP_COPY || st->kind == PC_STEP_NOP) {
+            e->lane_of[i] = -1;
+            e->local[e->nlocal++] = i;
+            continue;
+        }
+        int l = 2 * st->peer + (st->kind != PC_STEP_SEND);
         e->lane_of[i] = l;
         e->lanes[l].n++;
+        if (st->kind == PC_STEP_RECV_REDUCE && want[l] < lane_depth(comm, st)) want[l]++;
     }
     int off = 0;
     for (int l = 0; l < e->nlanes; l++)
-        e->lanes[l].steps = all + off, off += e->lanes[l].n, e->lanes[l].n = 0;
-    for (int i = 0; i < s->n; i++) {
-        lane_t *ln = &e->lanes[e->lane_of[i]];
-        ln->steps[ln->n++] = i;
+        e->lanes[l].steps = all + off, off += e->lanes[l].n, e->lanes[l].n = 0, nslots += want[l];
+    for (int i = 0; i < s->n; i++)
+        if (e->lane_of[i] >= 0) {
+            lane_t *ln = &e->lanes[e->lane_of[i]];
+            ln->steps[ln->n++] = i;
+        }
+    size_t need = (size_t)nslots * comm->ex->chunk_bytes;
+    if (need > comm->ex->scratch_bytes) {
+        char *p = realloc(comm->ex->scratch, need);
+        if (!p) {
+            free(want);
+            return pc_err(comm, podcclSystemError, "cannot allocate %zu bytes of scratch", need);
+        }
+        comm->ex->scratch = p, comm->ex->scratch_bytes = need;
     }
-    return 0;
+    e->slots = malloc(sizeof(int) * (size_t)(nslots + 1));
+    if (!e->slots) {
+        free(want);
+        return pc_err(comm, podcclSystemError, "out of memory in the executor");
+    }
+    for (int l = 0, k = 0; l < e->nlanes; l++) {
+        e->lanes[l].free_slot = e->slots + k;
+        for (int j = 0; j < want[l]; j++) e->slots[k] = k, k++;
+        e->lanes[l].nfree = want[l];
+    }
+    free(want);
+    return podcclSuccess;
+}
+
+/* Posts what each lane may post; runs local steps whose dependencies are done. */
+static podcclResult_t post_ready(podcclComm_t comm, exec_t *e, int *ndone, int *progress) {
+    for (int k = 0; k < e->nlocal;) {
+        int i = e->local[k];
+        pc_step *st = &e->s->steps[i];
+        if (!deps_done(e, st)) {
+            k++;
+            continue;
+        }
+        if (st->kind == PC_STEP_COPY && st->bytes) memmove(st->dst, st->src, st->bytes);
+        e->state[i] = ST_DONE;
+        e->local[k] = e->local[--e->nlocal];
+        (*ndone)++, *progress = 1;
+    }
+    for (int l = 0; l < e->nlanes; l++) {
+        lane_t *ln = &e->lanes[l];
+        while (ln->next < ln->n) {
+            int i = ln->steps[ln->next];
+            pc_step *st = &e->s->steps[i];
+            if (!deps_done(e, st)) break;
+            if (ln->inflight >= lane_depth(comm, st) ||
+                (st->kind == PC_STEP_RECV_REDUCE && ln->nfree == 0))
+                break;
+            int posted;
+            PCCHECK(post_step(comm, e, i, &posted));
+            if (!posted) break;
+            ln->next++;
+        }
+    }
+    return podcclSuccess;
+}
+
+static void exec_free(exec_t *e) {
+    free(e->state), free(e->req), free(e->slot_of), free(e->inflight), free(e->local);
+    if (e->lanes) free(e->lanes[0].steps);
+    free(e->lanes), free(e->lane_of), free(e->slots);
 }
 
 podcclResult_t pc_exec(podcclComm_t comm, pc_sched *s) {
     podcclResult_t res = podcclSuccess;
     int n = s->n;
     if (n == 0) return podcclSuccess;
-    if (s->max_reduce_bytes > comm->chunk_bytes)
+    if (s->max_reduce_bytes > comm->ex->chunk_bytes)
         return pc_err(comm, podcclInternalError, "schedule reduces %zu bytes per step > chunk %zu",
-                      s->max_reduce_bytes, comm->chunk_bytes);
+                      s->max_reduce_bytes, comm->ex->chunk_bytes);
     exec_t e = {.s = s};
-    int maxin = comm->max_inflight;
-    /* Receives from the network run deeper than sends (comm->scratch_slots, 4 x): a receive is
-     * what grants the sender its clear-to-send, and that grant travels behind the data already
-     * queued towards the peer (socket buffers, the NIC's or switch's queue), so the granted
-     * window must exceed that queue or the link idles between grants. Measured on 1 Gbit/s
-     * links with 10 ms queues (docs/multihost.md): all-reduce 64 MiB at 85% of the link with
-     * receives as deep as sends, 89% at 2 x, 95% at 4 x, 94% at 8 x. Sends to the network keep
-     * comm->net_send_depth in flight (the transport's advice, PODCCL_NET_SEND_DEPTH): over
-     * sockets, a write completes once the kernel holds it, and writes queued in the provider
-     * hold back the clear-to-sends this rank owes the peer. */
-    int nscratch = comm->scratch_slots;
     e.state = calloc((size_t)n, 1);
     e.req = calloc((size_t)n, sizeof(void *));
-    e.scratch_of = calloc((size_t)n, sizeof(int));
-    e.free_scratch = malloc(sizeof(int) * (size_t)nscratch);
+    e.slot_of = calloc((size_t)n, sizeof(int));
     e.inflight = malloc(sizeof(int) * (size_t)n);
     int *peers = malloc(sizeof(int) * (size_t)n);
-    if (!e.state || !e.req || !e.scratch_of || !e.free_scratch || !e.inflight || !peers ||
-        build_lanes(&e, comm->nranks)) {
+    if (!e.state || !e.req || !e.slot_of || !e.inflight || !peers) {
         res = pc_err(comm, podcclSystemError, "out of memory in the executor");
         goto out;
     }
-    for (int i = 0; i < nscratch; i++) e.free_scratch[e.nfree++] = i;
-
+    PCCHECKGOTO(build_lanes(comm, &e), res, out);
     int ndone = 0, gone_seen = 0;
     pc_wait w;
     pc_wait_reset(&w);
     while (ndone < n) {
         int progress = 0;
-        for (int l = 0; l < e.nlanes; l++) {
-            lane_t *ln = &e.lanes[l];
-            while (ln->next < ln->n) {
-                int i = ln->steps[ln->next];
-                pc_step *st = &s->steps[i];
-                if (st->dep >= 0 && e.state[st->dep] != ST_DONE) break;
-                if (st->kind == PC_STEP_COPY) {
-                    if (st->bytes) memmove(st->dst, st->src, st->bytes);
-                    e.state[i] = ST_DONE;
-                    ndone++, progress = 1, ln->next++;
-                    continue;
-                }
-                int depth = comm->tp[st->peer] != comm->net ? maxin
-                            : st->kind == PC_STEP_SEND      ? comm->net_send_depth
-                                                            : comm->scratch_slots;
-                if (ln->inflight >= depth || (st->kind == PC_STEP_RECV_REDUCE && e.nfree == 0))
-                    break;
-                int posted;
-                PCCHECKGOTO(post_step(comm, &e, i, &posted), res, out);
-                if (!posted) break;
-                ln->next++;
-            }
-        }
-        /* Drive posted steps. */
+        PCCHECKGOTO(post_ready(comm, &e, &ndone, &progress), res, out);
         for (int k = 0; k < e.ninflight;) {
             int i = e.inflight[k], done = 0;
-            PCCHECKGOTO(comm->tp[s->steps[i].peer]->test(e.req[i], &done, NULL), res, out);
+            PCCHECKGOTO(comm->tr->tp[s->steps[i].peer]->test(e.req[i], &done, NULL), res, out);
             if (done) {
                 complete_step(comm, &e, i);
                 e.inflight[k] = e.inflight[--e.ninflight];
@@ -246,24 +217,23 @@ podcclResult_t pc_exec(podcclComm_t comm, pc_sched *s) {
         if (progress) {
             pc_wait_reset(&w);
             gone_seen = 0;
-        } else {
-            for (int k = 0; k < e.ninflight; k++) peers[k] = s->steps[e.inflight[k]].peer;
-            res = pc_wait_idle(comm, &w, peers, e.ninflight);
-            if (res == podcclInProgress) {
-                /* A peer exited: fail only if one more pass over the steps moves nothing. */
-                if (!gone_seen) {
-                    gone_seen = 1;
-                    res = podcclSuccess;
-                    continue;
-                }
-                res = pc_wait_gone(comm, &w);
-            }
-            if (res != podcclSuccess) goto out;
+            continue;
         }
+        for (int k = 0; k < e.ninflight; k++) peers[k] = s->steps[e.inflight[k]].peer;
+        res = pc_wait_idle(comm, &w, peers, e.ninflight);
+        if (res == podcclInProgress) {
+            /* A peer exited: fail only if one more pass over the steps moves nothing. */
+            if (!gone_seen) {
+                gone_seen = 1;
+                res = podcclSuccess;
+                continue;
+            }
+            res = pc_wait_gone(comm, &w);
+        }
+        if (res != podcclSuccess) goto out;
     }
 out:
-    free(e.state), free(e.req), free(e.scratch_of), free(e.free_scratch), free(e.inflight);
-    if (e.lanes) free(e.lanes[0].steps);
-    free(e.lanes), free(e.lane_of), free(peers);
+    exec_free(&e);
+    free(peers);
     return res;
 }

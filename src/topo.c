@@ -1,5 +1,6 @@
 #include "src/topo.h"
 
+#include <arpa/inet.h>
 #include <hwloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -52,8 +53,15 @@ static int numa_of_binding(void) {
     return node;
 }
 
-podcclResult_t topo_local_info(pc_host_info *info) {
+podcclResult_t topo_local_info(podcclComm_t comm, pc_host_info *info) {
     memset(info, 0, sizeof(*info));
+    const char *id = pc_param_str("PODCCL_HOSTID");
+    snprintf(info->hostid, sizeof(info->hostid), "%s", id ? id : "");
+    const pc_sockaddr *a = &comm->boot.local;
+    if (a->sa.sa_family == AF_INET)
+        inet_ntop(AF_INET, &a->sin.sin_addr, info->addr, sizeof(info->addr));
+    else if (a->sa.sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &a->sin6.sin6_addr, info->addr, sizeof(info->addr));
     gethostname(info->host, sizeof(info->host) - 1);
     char boot[64] = "";
     FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
@@ -68,54 +76,164 @@ podcclResult_t topo_local_info(pc_host_info *info) {
     return podcclSuccess;
 }
 
-podcclResult_t topo_build(podcclComm_t comm, const pc_host_info *all) {
+/* Hosts: index by first appearance of each host identity. */
+static podcclResult_t find_hosts(podcclComm_t comm, pc_topo *t, const pc_host_info *all) {
     int n = comm->nranks;
-    comm->host_of = malloc(sizeof(int) * n);
-    comm->local_idx = malloc(sizeof(int) * n);
-    comm->local_ranks = malloc(sizeof(int) * n);
-    comm->pids = malloc(sizeof(pid_t) * n);
     uint64_t *hosts = malloc(sizeof(uint64_t) * n);
-    if (!comm->host_of || !comm->local_idx || !comm->local_ranks || !comm->pids || !hosts) {
+    t->host_of = malloc(sizeof(int) * n);
+    t->pids = malloc(sizeof(pid_t) * n);
+    if (!hosts || !t->host_of || !t->pids) {
         free(hosts);
         return pc_err(comm, podcclSystemError, "out of memory");
     }
-    comm->nhosts = 0;
-    if (comm->rank < 0 || comm->rank >= n) return pc_err(comm, podcclInternalError, "bad rank");
+    t->nhosts = 0;
     for (int r = 0; r < n; r++) {
         int h = 0;
-        while (h < comm->nhosts && hosts[h] != all[r].host_hash) h++;
-        if (h == comm->nhosts) hosts[comm->nhosts++] = all[r].host_hash;
-        comm->host_of[r] = h;
-        comm->pids[r] = all[r].pid;
-        if (r == comm->rank) comm->host = h;
+        while (h < t->nhosts && hosts[h] != all[r].host_hash) h++;
+        if (h == t->nhosts) hosts[t->nhosts++] = all[r].host_hash;
+        t->host_of[r] = h;
+        t->pids[r] = all[r].pid;
+        if (r == comm->rank) t->host = h;
     }
     free(hosts);
-    comm->nlocal = 0;
-    for (int r = 0; r < n; r++) {
-        comm->local_idx[r] = -1;
-        if (comm->host_of[r] == comm->host) {
-            if (r == comm->rank) comm->local_rank = comm->nlocal;
-            comm->local_idx[r] = comm->nlocal;
-            comm->local_ranks[comm->nlocal++] = r;
-        }
-    }
-    comm->numa_node = all[comm->rank].numa;
+    t->numa_node = all[comm->rank].numa;
     /* Ranks sharing this kernel share its cores, whatever host they count as (containers,
      * network namespaces): the spin policy looks at them. */
-    comm->nmachine = 0;
-    for (int r = 0; r < n; r++)
-        comm->nmachine += all[r].machine_hash == all[comm->rank].machine_hash;
-    /* Ring order: hosts in order of their first rank, ranks of a host in ascending order, so a
-     * ring crosses the network once per host boundary whatever the placement of ranks. */
-    comm->ring_ord = malloc(sizeof(int) * n);
-    comm->ring_pos_of = malloc(sizeof(int) * n);
-    if (!comm->ring_ord || !comm->ring_pos_of)
-        return pc_err(comm, podcclSystemError, "out of memory");
-    int k = 0;
-    for (int h = 0; h < comm->nhosts; h++)
-        for (int r = 0; r < n; r++)
-            if (comm->host_of[r] == h) comm->ring_pos_of[r] = k, comm->ring_ord[k++] = r;
-    pc_log(PC_LOG_INFO, PC_SUB_INIT, "rank %d of %d on host %s (%d of %d local ranks, %d hosts)",
-           comm->rank, n, all[comm->rank].host, comm->local_rank, comm->nlocal, comm->nhosts);
+    t->nmachine = 0;
+    for (int r = 0; r < n; r++) t->nmachine += all[r].machine_hash == all[comm->rank].machine_hash;
     return podcclSuccess;
+}
+
+/* Levels from PODCCL_TOPO_FILE: unit_of[l][rank] for the file's levels. */
+static podcclResult_t file_levels(podcclComm_t comm, pc_topo *t, const pc_host_info *all,
+                                  const char *path, pc_topo_file *f) {
+    int n = comm->nranks;
+    pc_topo_host *hosts = calloc((size_t)t->nhosts, sizeof(*hosts));
+    if (!hosts) return pc_err(comm, podcclSystemError, "out of memory");
+    for (int r = n - 1; r >= 0; r--) /* the first rank of each host names it */
+        hosts[t->host_of[r]] = (pc_topo_host){all[r].host, all[r].hostid, all[r].addr};
+    char err[512];
+    int rc = topo_file_load(path, hosts, t->nhosts, f, err, sizeof(err));
+    free(hosts);
+    if (rc) return pc_err(comm, podcclInvalidArgument, "PODCCL_TOPO_FILE: %s", err);
+    return podcclSuccess;
+}
+
+static podcclResult_t make_levels(podcclComm_t comm, pc_topo *t, const pc_host_info *all) {
+    int n = comm->nranks, nlv = 1;
+    int *units[PC_MAX_LEVELS] = {t->host_of};
+    char names[PC_MAX_LEVELS][PC_TOPO_NAME_BYTES] = {"host"};
+    pc_link_class links[PC_MAX_LEVELS] = {{.bw_GBps = 8.0, .lat_us = 0.5, .memsem = 1}};
+    pc_topo_file f = {0};
+    const char *path = pc_param_str("PODCCL_TOPO_FILE");
+    podcclResult_t res = podcclSuccess;
+    if (path && *path) {
+        PCCHECK(file_levels(comm, t, all, path, &f));
+        if (f.has_host_link) links[0] = f.host_link, links[0].memsem = 1;
+        for (int l = 0; l < f.nlevels && res == podcclSuccess; l++, nlv++) {
+            units[nlv] = malloc(sizeof(int) * (size_t)n);
+            if (!units[nlv]) res = pc_err(comm, podcclSystemError, "out of memory");
+            for (int r = 0; units[nlv] && r < n; r++)
+                units[nlv][r] = f.lv[l].group_of_host[t->host_of[r]];
+            snprintf(names[nlv], sizeof(names[nlv]), "%s", f.lv[l].name);
+            links[nlv] = f.lv[l].link;
+        }
+    } else if (t->nhosts > 1) {
+        /* One network level; its link class comes from the transport (topo_set_net_link). */
+        units[nlv] = calloc((size_t)n, sizeof(int));
+        if (!units[nlv]) res = pc_err(comm, podcclSystemError, "out of memory");
+        snprintf(names[nlv], sizeof(names[nlv]), "network");
+        links[nlv++] = (pc_link_class){.bw_GBps = 1.0, .lat_us = 20};
+    }
+    char why[256];
+    if (res == podcclSuccess &&
+        levels_build(&t->lv, n, comm->rank, nlv, units, names, links, why, sizeof(why)))
+        res = pc_err(comm, podcclInvalidArgument, "topology levels: %s", why);
+    for (int l = 1; l < nlv; l++) free(units[l]);
+    topo_file_free(&f);
+    return res;
+}
+
+/* The memory-semantic domain: the ranks of this rank's unit at the highest level that (with
+ * every level below it) has memory semantics; they must share one kernel. */
+static podcclResult_t make_domain(podcclComm_t comm, pc_topo *t, const pc_host_info *all) {
+    int n = comm->nranks, m = t->lv.memsem, me = comm->rank;
+    t->local_ranks = malloc(sizeof(int) * n);
+    t->local_idx = malloc(sizeof(int) * n);
+    if (!t->local_ranks || !t->local_idx) return pc_err(comm, podcclSystemError, "out of memory");
+    t->nlocal = 0;
+    for (int r = 0; r < n; r++) {
+        t->local_idx[r] = -1;
+        if (t->lv.lv[m].unit_of[r] != t->lv.lv[m].unit_of[me]) continue;
+        if (m > 0 && all[r].machine_hash != all[me].machine_hash)
+            return pc_err(comm, podcclInvalidArgument,
+                          "PODCCL_TOPO_FILE: level %s has memory semantics, but rank %d (host "
+                          "%s) and rank %d (host %s) run on different machines: podccl maps "
+                          "shared memory only between ranks of one kernel",
+                          t->lv.lv[m].name, me, all[me].host, r, all[r].host);
+        if (r == me) t->local_rank = t->nlocal;
+        t->local_idx[r] = t->nlocal;
+        t->local_ranks[t->nlocal++] = r;
+    }
+    return podcclSuccess;
+}
+
+static uint64_t levels_hash(const pc_levels *L) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int l = 0; l < L->nlevels; l++) {
+        h = fnv1a(h, L->lv[l].name, strlen(L->lv[l].name));
+        h = fnv1a(h, &L->lv[l].link, sizeof(L->lv[l].link));
+        h = fnv1a(h, L->lv[l].unit_of, sizeof(int) * (size_t)L->nranks);
+    }
+    return h;
+}
+
+podcclResult_t topo_build(podcclComm_t comm, const pc_host_info *all) {
+    pc_topo *t = calloc(1, sizeof(*t));
+    if (!t) return pc_err(comm, podcclSystemError, "out of memory");
+    comm->topo = t;
+    PCCHECK(find_hosts(comm, t, all));
+    PCCHECK(make_levels(comm, t, all));
+    PCCHECK(make_domain(comm, t, all));
+    /* Every rank must see the same levels (same file, same hosts). */
+    uint64_t *h = calloc((size_t)comm->nranks, sizeof(uint64_t));
+    if (!h) return pc_err(comm, podcclSystemError, "out of memory");
+    h[comm->rank] = levels_hash(&t->lv);
+    podcclResult_t res = boot_allgather(&comm->boot, h, sizeof(uint64_t));
+    for (int r = 0; res == podcclSuccess && r < comm->nranks; r++)
+        if (h[r] != h[comm->rank])
+            res = pc_err(comm, podcclInvalidArgument,
+                         "rank %d found other topology levels than rank %d (is PODCCL_TOPO_FILE "
+                         "the same file on every host?)",
+                         r, comm->rank);
+    free(h);
+    if (res != podcclSuccess) return res;
+    pc_log(PC_LOG_INFO, PC_SUB_INIT,
+           "rank %d of %d on host %s (%d of %d local ranks, %d hosts, %d levels)", comm->rank,
+           comm->nranks, all[comm->rank].host, t->local_rank, t->nlocal, t->nhosts, t->lv.nlevels);
+    if (pc_log_level >= PC_LOG_INFO && comm->rank == 0) {
+        char buf[8192];
+        levels_describe(&t->lv, buf, sizeof(buf));
+        pc_log(PC_LOG_INFO, PC_SUB_INIT, "topology:\n%s", buf);
+    }
+    return podcclSuccess;
+}
+
+void topo_set_net_link(podcclComm_t comm, const pc_props *net) {
+    pc_levels *L = &comm->topo->lv;
+    if (pc_param_str("PODCCL_TOPO_FILE") && *pc_param_str("PODCCL_TOPO_FILE")) {
+        /* The file names its levels; only an added top level borrows the one below it. */
+        return;
+    }
+    for (int l = 1; l < L->nlevels; l++)
+        L->lv[l].link = (pc_link_class){.bw_GBps = net->bw_gbps, .lat_us = net->latency_us};
+}
+
+void topo_free(podcclComm_t comm) {
+    pc_topo *t = comm->topo;
+    if (!t) return;
+    free(t->host_of), free(t->pids), free(t->local_ranks), free(t->local_idx);
+    levels_free(&t->lv);
+    free(t);
+    comm->topo = NULL;
 }

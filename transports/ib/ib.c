@@ -319,7 +319,7 @@ static void on_request(ib_listen *L, struct rdma_cm_event *ev) {
     if (ev->param.conn.private_data && len >= (int)sizeof(p))
         memcpy(&p, ev->param.conn.private_data, sizeof(p));
     if (p.magic != IB_MAGIC || p.version != IB_VERSION || p.target_nonce != L->nonce ||
-        p.rank < 0 || p.rank >= comm->rank || comm->host_of[p.rank] == comm->host)
+        p.rank < 0 || p.rank >= comm->rank || comm->topo->host_of[p.rank] == comm->topo->host)
         reason = REJ_STRAY;
     else if (p.slot_bytes != L->slot || p.nslots != (uint32_t)L->R)
         reason = REJ_GEOMETRY;
@@ -487,10 +487,10 @@ static podcclResult_t cm_poll(ib_listen *L) {
 /* Ranks on other hosts that the rank with the most of them talks to: sizes the per-connection
  * queues identically on every rank, so that both ends agree. */
 static int max_remote_peers(podcclComm_t comm) {
-    int *count = calloc((size_t)comm->nhosts, sizeof(int)), least = comm->nranks;
+    int *count = calloc((size_t)comm->topo->nhosts, sizeof(int)), least = comm->nranks;
     if (!count) return comm->nranks - 1;
-    for (int r = 0; r < comm->nranks; r++) count[comm->host_of[r]]++;
-    for (int h = 0; h < comm->nhosts; h++)
+    for (int r = 0; r < comm->nranks; r++) count[comm->topo->host_of[r]]++;
+    for (int h = 0; h < comm->topo->nhosts; h++)
         if (count[h] && count[h] < least) least = count[h];
     free(count);
     return comm->nranks - least;
@@ -547,9 +547,9 @@ static podcclResult_t ib_listen_fn(podcclComm_t comm, void *handle, void **liste
     /* Geometry: slots of one chunk; as many as max_inflight while every connection's queues
      * fit the device's CQ and QP limits (rxe: 32767 CQEs). */
     const struct ibv_device_attr *da = &L->dc.dev_attr;
-    int maxp = max_remote_peers(comm), npeers = comm->nranks - comm->nlocal;
-    L->slot = comm->chunk_bytes < MAX_SLOT_BYTES ? comm->chunk_bytes : MAX_SLOT_BYTES;
-    L->R = comm->max_inflight;
+    int maxp = max_remote_peers(comm), npeers = comm->nranks - comm->topo->nlocal;
+    L->slot = comm->ex->chunk_bytes < MAX_SLOT_BYTES ? comm->ex->chunk_bytes : MAX_SLOT_BYTES;
+    L->R = comm->ex->max_inflight;
     int by_cq = maxp > 0 ? (da->max_cqe / maxp - 4) / 6 : L->R;
     int by_qp = (da->max_qp_wr - 2) / 3;
     if (L->R > by_cq) L->R = by_cq;
@@ -681,7 +681,7 @@ static podcclResult_t ib_accept(podcclComm_t comm, void *listen_comm, int peer, 
 
 /* The network transport serves every rank on another host. */
 static int ib_can_reach(podcclComm_t comm, int peer) {
-    return comm->host_of[peer] != comm->host;
+    return comm->topo->host_of[peer] != comm->topo->host;
 }
 
 /* Name, provider string and rough speed of the chosen port (for logs and the cost model). */

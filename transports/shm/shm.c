@@ -19,8 +19,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "src/exec.h"
-
 #define CL 64
 #define ALIGN_UP(x, a) (((x) + (a)-1) / (a) * (a))
 
@@ -35,7 +33,7 @@ typedef struct {
 } word_t;
 
 typedef struct {
-    word_t w[SHM_NWORDS]; /* sequence words, one writer (the owner), one cache line each */
+    word_t w[MD_NWORDS]; /* sequence words, one writer (the owner), one cache line each */
     _Alignas(CL) int32_t pid;
     /* Set once by the owner when it breaks: culprit rank + 1 and the error, so that ranks not
      * connected to the culprit learn the cause at once instead of timing out. */
@@ -60,6 +58,7 @@ typedef struct {
 } shm_handle_t;
 
 struct shm_domain {
+    podcclComm_t comm;
     geom_t g;
     char name[64];
     char *mine;   /* this rank's segment */
@@ -86,7 +85,7 @@ typedef struct shm_conn {
 } shm_conn;
 
 static void geom_init(geom_t *g, podcclComm_t comm) {
-    g->nlocal = comm->nlocal;
+    g->nlocal = comm->topo->nlocal;
     g->nslots = (int)pc_param_int("PODCCL_SHM_SLOTS");
     if (g->nslots < 2) g->nslots = 2;
     long long cap = pc_param_int("PODCCL_SHM_DIRECT_BYTES");
@@ -101,7 +100,7 @@ static void geom_init(geom_t *g, podcclComm_t comm) {
     size_t avail =
         budget > fixed + g->nlocal * per_fifo_hdr ? budget - fixed - g->nlocal * per_fifo_hdr : 0;
     size_t slot = avail / ((size_t)g->nlocal * g->nslots);
-    if (slot > comm->chunk_bytes) slot = comm->chunk_bytes;
+    if (slot > comm->ex->chunk_bytes) slot = comm->ex->chunk_bytes;
     slot = slot / 4096 * 4096;
     if (slot < 4096) slot = 4096; /* below this a FIFO is all overhead; exceed the budget */
     g->slot_bytes = slot;
@@ -123,7 +122,7 @@ static char *fifo_slot(struct shm_domain *d, fifo_t *f, uint64_t i) {
 }
 
 static int shm_can_reach(podcclComm_t comm, int peer) {
-    return comm->host_of[peer] == comm->host;
+    return comm->topo->local_idx[peer] >= 0;
 }
 
 static void shm_properties(podcclComm_t comm, void *listen_comm, pc_props *p) {
@@ -139,18 +138,19 @@ static void shm_properties(podcclComm_t comm, void *listen_comm, pc_props *p) {
 
 static podcclResult_t shm_listen(podcclComm_t comm, void *handle, void **listen_comm) {
     struct shm_domain *d = calloc(1, sizeof(*d));
+    if (d) d->comm = comm;
     if (!d) return pc_err(comm, podcclSystemError, "out of memory");
     geom_init(&d->g, comm);
     uint32_t rnd = 0;
     if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd)) rnd = (uint32_t)pc_now();
     snprintf(d->name, sizeof(d->name), "/podccl-%d-%d-%08x", (int)getpid(), comm->rank, rnd);
-    d->peers = calloc(comm->nlocal, sizeof(char *));
-    d->pidfd = malloc(sizeof(int) * comm->nlocal);
+    d->peers = calloc(comm->topo->nlocal, sizeof(char *));
+    d->pidfd = malloc(sizeof(int) * comm->topo->nlocal);
     if (!d->peers || !d->pidfd) {
         free(d->peers), free(d->pidfd), free(d);
         return pc_err(comm, podcclSystemError, "out of memory");
     }
-    for (int i = 0; i < comm->nlocal; i++) d->pidfd[i] = -1;
+    for (int i = 0; i < comm->topo->nlocal; i++) d->pidfd[i] = -1;
 
     struct statvfs vfs;
     if (statvfs("/dev/shm", &vfs) == 0 &&
@@ -192,13 +192,13 @@ static podcclResult_t shm_listen(podcclComm_t comm, void *handle, void **listen_
     c->pid = (int32_t)getpid();
     c->self_addr = (uint64_t)(uintptr_t)mem;
     d->mine = mem;
-    d->peers[comm->local_rank] = mem;
+    d->peers[comm->topo->local_rank] = mem;
     shm_handle_t *h = handle;
     memset(h, 0, sizeof(*h));
     snprintf(h->name, sizeof(h->name), "%s", d->name);
     h->seg_bytes = d->g.seg_bytes;
     h->pid = c->pid;
-    comm->shm = d;
+    comm->tr->shm = d;
     *listen_comm = d;
     pc_log(PC_LOG_INFO, PC_SUB_SHM,
            "shm segment %s: %zu KiB (direct %dx%zu KiB, %d FIFOs of %d x %zu KiB)", d->name,
@@ -221,7 +221,7 @@ static podcclResult_t shm_connect(podcclComm_t comm, void *listen_comm, int peer
                                   const void *handle, void **conn) {
     struct shm_domain *d = listen_comm;
     const shm_handle_t *h = handle;
-    int lp = comm->local_idx[peer];
+    int lp = comm->topo->local_idx[peer];
     if (!d->peers[lp]) {
         if (h->seg_bytes != d->g.seg_bytes)
             return pc_err(comm, podcclInvalidUsage,
@@ -245,8 +245,8 @@ static podcclResult_t shm_connect(podcclComm_t comm, void *listen_comm, int peer
     c->comm = comm;
     c->peer = peer;
     c->lpeer = lp;
-    c->out = fifo_in(d, lp, comm->local_rank);
-    c->in = fifo_in(d, comm->local_rank, lp);
+    c->out = fifo_in(d, lp, comm->topo->local_rank);
+    c->in = fifo_in(d, comm->topo->local_rank, lp);
     *conn = c;
     return podcclSuccess;
 }
@@ -259,16 +259,17 @@ static podcclResult_t shm_connected(podcclComm_t comm, void *listen_comm) {
     return podcclSuccess;
 }
 
-int shm_peer_dead(podcclComm_t comm, int peer) {
-    struct shm_domain *d = comm->shm;
-    int lp = comm->local_idx[peer];
+static int live_peer_dead(void *dom, int peer) {
+    struct shm_domain *d = dom;
+    podcclComm_t comm = d->comm;
+    int lp = comm->topo->local_idx[peer];
     if (!d || lp < 0 || peer == comm->rank) return 0;
     if (d->pidfd[lp] >= 0) {
         struct pollfd p = {.fd = d->pidfd[lp], .events = POLLIN};
         return poll(&p, 1, 0) > 0;
     }
     /* No pidfd (old kernel): a vanished pid, or a zombie, is dead. */
-    pid_t pid = comm->pids[peer];
+    pid_t pid = comm->topo->pids[peer];
     if (kill(pid, 0) != 0 && errno == ESRCH) return 1;
     char path[64], buf[256];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -281,29 +282,62 @@ int shm_peer_dead(podcclComm_t comm, int peer) {
     return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
 }
 
-void shm_publish_failure(podcclComm_t comm, int culprit, podcclResult_t rc) {
-    if (!comm->shm) return;
-    ctrl_t *c = ctrl_of(comm->shm, comm->local_rank);
+static void live_publish(void *dom, int culprit, podcclResult_t rc) {
+    struct shm_domain *d = dom;
+    if (!d) return;
+    ctrl_t *c = ctrl_of(d, d->comm->topo->local_rank);
     int32_t none = 0;
     atomic_store_explicit(&c->failed_rc, (int32_t)rc, memory_order_relaxed);
     atomic_compare_exchange_strong(&c->failed_rank1, &none, culprit + 1);
 }
 
-int shm_failure_seen(podcclComm_t comm, int *culprit, int *reporter, podcclResult_t *rc) {
-    struct shm_domain *d = comm->shm;
+static int live_failure_seen(void *dom, int *culprit, int *reporter, podcclResult_t *rc) {
+    struct shm_domain *d = dom;
     if (!d) return 0;
+    podcclComm_t comm = d->comm;
     for (int i = 0; i < d->g.nlocal; i++) {
-        if (i == comm->local_rank || !d->peers[i]) continue;
+        if (i == comm->topo->local_rank || !d->peers[i]) continue;
         ctrl_t *c = ctrl_of(d, i);
         int32_t f = atomic_load_explicit(&c->failed_rank1, memory_order_acquire);
         if (f) {
-            *culprit = f - 1, *reporter = comm->local_ranks[i];
+            *culprit = f - 1, *reporter = comm->topo->local_ranks[i];
             *rc = (podcclResult_t)atomic_load_explicit(&c->failed_rc, memory_order_relaxed);
             return 1;
         }
     }
     return 0;
 }
+
+static void live_heartbeat(void *dom, uint64_t now_ms) {
+    struct shm_domain *d = dom;
+    if (d)
+        atomic_store_explicit(&ctrl_of(d, d->comm->topo->local_rank)->w[MD_W_HEARTBEAT].v, now_ms,
+                              memory_order_release);
+}
+
+static int live_stalest(void *dom, double now) {
+    struct shm_domain *d = dom;
+    if (!d) return -1;
+    podcclComm_t comm = d->comm;
+    int who = -1;
+    double worst = 1.0;
+    for (int i = 0; i < comm->topo->nlocal; i++) {
+        if (i == comm->topo->local_rank || !d->peers[i]) continue;
+        uint64_t hb =
+            atomic_load_explicit(&ctrl_of(d, i)->w[MD_W_HEARTBEAT].v, memory_order_acquire);
+        double age = now - (double)hb * 1e-3;
+        if (age > worst) worst = age, who = comm->topo->local_ranks[i];
+    }
+    return who;
+}
+
+const pc_live_ops shm_live_ops = {
+    .heartbeat = live_heartbeat,
+    .stalest = live_stalest,
+    .peer_dead = live_peer_dead,
+    .publish_failure = live_publish,
+    .failure_seen = live_failure_seen,
+};
 
 /* ---- point to point ---------------------------------------------------------------------- */
 
@@ -346,7 +380,7 @@ static void pop_done(shm_req **head, shm_req **tail) {
 
 /* Moves as many fragments of the queue's head requests as the FIFO allows. */
 static podcclResult_t progress_send(shm_conn *c) {
-    struct shm_domain *d = c->comm->shm;
+    struct shm_domain *d = c->comm->tr->shm;
     fifo_t *f = c->out;
     while (c->sendq) {
         shm_req *r = c->sendq;
@@ -365,7 +399,7 @@ static podcclResult_t progress_send(shm_conn *c) {
 }
 
 static podcclResult_t progress_recv(shm_conn *c) {
-    struct shm_domain *d = c->comm->shm;
+    struct shm_domain *d = c->comm->tr->shm;
     fifo_t *f = c->in;
     while (c->recvq) {
         shm_req *r = c->recvq;
@@ -448,40 +482,40 @@ const pc_transport pc_transport_shm = {
 
 /* ---- direct (one-shot) domain ------------------------------------------------------------ */
 
-size_t shm_direct_bytes(podcclComm_t comm) {
-    return comm->shm->g.direct_cap;
+size_t md_direct_bytes(podcclComm_t comm) {
+    return comm->tr->shm->g.direct_cap;
 }
-int shm_direct_slots(podcclComm_t comm) {
-    return comm->shm->g.direct_slots;
+int md_direct_slots(podcclComm_t comm) {
+    return comm->tr->shm->g.direct_slots;
 }
 size_t shm_segment_bytes(podcclComm_t comm) {
-    return comm->shm ? comm->shm->g.seg_bytes : 0;
+    return comm->tr->shm ? comm->tr->shm->g.seg_bytes : 0;
 }
 
-char *shm_direct_buf(podcclComm_t comm, int lidx, uint64_t seq) {
-    struct shm_domain *d = comm->shm;
+char *md_direct_buf(podcclComm_t comm, int lidx, uint64_t seq) {
+    struct shm_domain *d = comm->tr->shm;
     return d->peers[lidx] + d->g.off_direct +
            (seq % (uint64_t)d->g.direct_slots) * d->g.direct_bytes;
 }
 
-void shm_word_set(podcclComm_t comm, int word, uint64_t v) {
-    atomic_store_explicit(&ctrl_of(comm->shm, comm->local_rank)->w[word].v, v,
+void md_word_set(podcclComm_t comm, int word, uint64_t v) {
+    atomic_store_explicit(&ctrl_of(comm->tr->shm, comm->topo->local_rank)->w[word].v, v,
                           memory_order_release);
 }
 
-uint64_t shm_word_get(podcclComm_t comm, int lidx, int word) {
-    return atomic_load_explicit(&ctrl_of(comm->shm, lidx)->w[word].v, memory_order_acquire);
+uint64_t md_word_get(podcclComm_t comm, int lidx, int word) {
+    return atomic_load_explicit(&ctrl_of(comm->tr->shm, lidx)->w[word].v, memory_order_acquire);
 }
 
-podcclResult_t shm_word_wait(podcclComm_t comm, int lidx, int word, uint64_t v) {
-    return shm_wait_ge(comm, lidx, &ctrl_of(comm->shm, lidx)->w[word].v, v);
+podcclResult_t md_word_wait(podcclComm_t comm, int lidx, int word, uint64_t v) {
+    return md_wait_ge(comm, lidx, &ctrl_of(comm->tr->shm, lidx)->w[word].v, v);
 }
 
-podcclResult_t shm_wait_ge(podcclComm_t comm, int lidx, _Atomic uint64_t *w, uint64_t v) {
+podcclResult_t md_wait_ge(podcclComm_t comm, int lidx, _Atomic uint64_t *w, uint64_t v) {
     if (atomic_load_explicit(w, memory_order_acquire) >= v) return podcclSuccess;
     pc_wait wt;
     pc_wait_reset(&wt);
-    int peer = comm->local_ranks[lidx];
+    int peer = comm->topo->local_ranks[lidx];
     while (atomic_load_explicit(w, memory_order_acquire) < v) {
         podcclResult_t r = pc_wait_idle(comm, &wt, &peer, 1);
         if (r == podcclInProgress) {
@@ -495,43 +529,43 @@ podcclResult_t shm_wait_ge(podcclComm_t comm, int lidx, _Atomic uint64_t *w, uin
 
 /* ---- single copy: Linux Cross-Memory Attach (process_vm_readv) ---------------------------- */
 
-int shm_cma_ok(podcclComm_t comm) {
-    return comm->shm && comm->shm->cma_ok;
+int md_cma_ok(podcclComm_t comm) {
+    return comm->tr->shm && comm->tr->shm->cma_ok;
 }
 
-void shm_cma_publish(podcclComm_t comm, const void *send, const void *recv, const void *aux,
-                     const size_t *counts, const size_t *displs) {
-    ctrl_t *c = ctrl_of(comm->shm, comm->local_rank);
+void md_cma_publish(podcclComm_t comm, const void *send, const void *recv, const void *aux,
+                    const size_t *counts, const size_t *displs) {
+    ctrl_t *c = ctrl_of(comm->tr->shm, comm->topo->local_rank);
     c->cma_addr[0] = (uint64_t)(uintptr_t)send;
     c->cma_addr[1] = (uint64_t)(uintptr_t)recv;
     c->cma_addr[2] = (uint64_t)(uintptr_t)aux;
     if (counts)
-        for (int i = 0; i < comm->nlocal; i++)
-            c->counts[i] = counts[i], c->counts[comm->nlocal + i] = displs[i];
+        for (int i = 0; i < comm->topo->nlocal; i++)
+            c->counts[i] = counts[i], c->counts[comm->topo->nlocal + i] = displs[i];
 }
 
-uint64_t shm_cma_addr(podcclComm_t comm, int lidx, int which) {
-    return ctrl_of(comm->shm, lidx)->cma_addr[which];
+uint64_t md_cma_addr(podcclComm_t comm, int lidx, int which) {
+    return ctrl_of(comm->tr->shm, lidx)->cma_addr[which];
 }
 
-void shm_cma_counts(podcclComm_t comm, int lidx, int to, size_t *count, size_t *displ) {
-    ctrl_t *c = ctrl_of(comm->shm, lidx);
+void md_cma_counts(podcclComm_t comm, int lidx, int to, size_t *count, size_t *displ) {
+    ctrl_t *c = ctrl_of(comm->tr->shm, lidx);
     *count = c->counts[to];
-    *displ = c->counts[comm->nlocal + to];
+    *displ = c->counts[comm->topo->nlocal + to];
 }
 
-podcclResult_t shm_cma_read(podcclComm_t comm, int lidx, void *local, uint64_t remote,
-                            size_t bytes) {
-    pid_t pid = ctrl_of(comm->shm, lidx)->pid;
+podcclResult_t md_cma_read(podcclComm_t comm, int lidx, void *local, uint64_t remote,
+                           size_t bytes) {
+    pid_t pid = ctrl_of(comm->tr->shm, lidx)->pid;
     while (bytes) {
         struct iovec l = {.iov_base = local, .iov_len = bytes};
         struct iovec r = {.iov_base = (void *)(uintptr_t)remote, .iov_len = bytes};
         ssize_t got = process_vm_readv(pid, &l, 1, &r, 1, 0);
         if (got <= 0) {
             if (got < 0 && errno == EINTR) continue;
-            int peer = comm->local_ranks[lidx];
+            int peer = comm->topo->local_ranks[lidx];
             if (got < 0 && errno == ESRCH) {
-                shm_publish_failure(comm, peer, podcclRemoteError);
+                pc_publish_failure(comm, peer, podcclRemoteError);
                 return pc_err(comm, podcclRemoteError, "rank %d: peer rank %d (pid %d) has exited",
                               comm->rank, peer, (int)pid);
             }
@@ -546,12 +580,12 @@ podcclResult_t shm_cma_read(podcclComm_t comm, int lidx, void *local, uint64_t r
 /* Single copy needs the kernel to let ranks read each other (ptrace access: same user, Yama
  * scope, no seccomp filter against process_vm_readv). Probe every local peer: read the pid
  * field of its control block through its own mapping. */
-int shm_cma_probe(podcclComm_t comm) {
-    struct shm_domain *d = comm->shm;
+int md_cma_probe(podcclComm_t comm) {
+    struct shm_domain *d = comm->tr->shm;
     const char *mode = pc_param_str("PODCCL_SHM_CMA");
     if (mode && strcmp(mode, "0") == 0) return 0;
     for (int i = 0; i < d->g.nlocal; i++) {
-        if (i == comm->local_rank) continue;
+        if (i == comm->topo->local_rank) continue;
         ctrl_t *c = ctrl_of(d, i);
         int32_t pid = 0;
         struct iovec l = {.iov_base = &pid, .iov_len = sizeof(pid)};
@@ -560,13 +594,13 @@ int shm_cma_probe(podcclComm_t comm) {
         if (process_vm_readv(c->pid, &l, 1, &r, 1, 0) != (ssize_t)sizeof(pid) || pid != c->pid) {
             pc_log(PC_LOG_INFO, PC_SUB_SHM,
                    "single copy (process_vm_readv) to rank %d not allowed: %s",
-                   comm->local_ranks[i], strerror(errno));
+                   comm->topo->local_ranks[i], strerror(errno));
             return 0;
         }
     }
     return 1;
 }
 
-void shm_cma_set_ok(podcclComm_t comm, int ok) {
-    comm->shm->cma_ok = ok;
+void md_cma_set_ok(podcclComm_t comm, int ok) {
+    comm->tr->shm->cma_ok = ok;
 }

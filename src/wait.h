@@ -1,0 +1,50 @@
+/* Waiting and liveness: how a rank waits without burning a core, and how it learns that a peer
+ * died, stopped, or broke. The executor, the memory-semantic algorithms and the shared-memory
+ * domain wait through this module; a domain that can see peers (shared memory: heartbeats,
+ * pidfds, failure words) plugs in through pc_live_ops, so that this module and the domain do not
+ * include each other. */
+#ifndef PODCCL_WAIT_H
+#define PODCCL_WAIT_H
+
+#include "src/comm.h"
+
+/* What a liveness domain offers (the shared-memory domain implements it: transports/shm). */
+typedef struct pc_live_ops {
+    /* Refreshes this rank's heartbeat (ms of CLOCK_MONOTONIC). */
+    void (*heartbeat)(void *dom, uint64_t now_ms);
+    /* The peer in the domain that refreshed its heartbeat longest ago, more than a second:
+     * stopped, or not calling the collective at all; -1 if none. */
+    int (*stalest)(void *dom, double now);
+    /* 1 if peer (a global rank in the domain) has exited. */
+    int (*peer_dead)(void *dom, int peer);
+    /* Tells the domain's ranks that this rank broke because of culprit (rc). */
+    void (*publish_failure)(void *dom, int culprit, podcclResult_t rc);
+    /* 1 if a peer published a failure: its culprit, who reported it, and the error. */
+    int (*failure_seen)(void *dom, int *culprit, int *reporter, podcclResult_t *rc);
+} pc_live_ops;
+
+/* Waiting without progress: spin briefly, then yield the core (runs with more ranks than
+ * cores stay fast); every few milliseconds check abort, the peers' liveness and the timeout. */
+typedef struct {
+    unsigned polls;
+    double idle_since, next_check;
+    int gone; /* the peer found dead by the last pc_wait_idle */
+} pc_wait;
+
+static inline void pc_wait_reset(pc_wait *w) {
+    w->polls = 0, w->idle_since = 0;
+}
+/* Call when a poll found nothing to do. Returns podcclRemoteError (comm aborted, or a failure
+ * another rank published) or podcclTimeout (no progress for comm->timeout seconds), naming the
+ * rank; podcclInProgress when one of peers has exited: the caller must look at its condition
+ * once more (the peer may have finished its part just before exiting) and, if it still cannot
+ * go on, return pc_wait_gone(). */
+podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int npeers);
+/* Records and publishes that w->gone exited; returns podcclRemoteError. */
+podcclResult_t pc_wait_gone(podcclComm_t comm, const pc_wait *w);
+/* Publishes a failure to the liveness domain (nothing without one). */
+void pc_publish_failure(podcclComm_t comm, int culprit, podcclResult_t rc);
+/* Refreshes this rank's heartbeat (nothing without a liveness domain). */
+void pc_heartbeat(podcclComm_t comm);
+
+#endif
