@@ -345,6 +345,10 @@ int main(int argc, char **argv) {
         podcclPrintParams(); /* every PODCCL_* variable, value, default and meaning */
         return 0;
     }
+    if (argc > 1 && strcmp(argv[1], "--algos") == 0) {
+        podcclPrintAlgorithms(); /* the registry, as docs/algorithms.md shows it */
+        return 0;
+    }
     /* podccl-only flags, taken out before the options both benchmarks share; local ranks
      * (-np) are started again from argv, so they learn them from the environment. */
     int k = 1;

@@ -133,6 +133,11 @@ const char *podcclGetLastError(podcclComm_t comm);
  * stdout. Thread-safe. */
 void podcclPrintParams(void);
 
+/* Prints every algorithm podccl has, per collective, with a line on what it is and its source
+ * (paper, or NCCL/MPI counterpart), as a markdown table to stdout: the registry that the cost
+ * model, PODCCL_ALGO and podcclCommExplain read. Thread-safe. */
+void podcclPrintAlgorithms(void);
+
 /* ---- Communicators -------------------------------------------------------------------------- */
 
 /* Creates a unique id and starts, in a background thread of the calling process, the rendezvous

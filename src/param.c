@@ -1,5 +1,6 @@
 /* One table of every environment parameter podccl reads (NCCL's lesson: knobs scattered through
  * the code end up undocumented). docs/env.md lists the same set; podcclPrintParams prints it. */
+#include "algorithms/algo.h"
 #include "core.h"
 
 typedef struct {
@@ -17,9 +18,13 @@ static const pc_param params[] = {
      "seconds without progress before a peer is declared stuck (podcclTimeout); dead peers on "
      "the same host are detected at once"},
     {"PODCCL_ALGO", NULL,
-     "force an algorithm: NAME for all collectives, or coll:NAME,... (coll = allreduce, "
-     "allgather, reducescatter, broadcast, reduce, alltoall, alltoallv, barrier; NAME = ring, "
-     "direct, pairwise)"},
+     "force an algorithm: NAME for every collective that has it, or coll:NAME,... (coll = "
+     "allreduce, allgather, reducescatter, broadcast, reduce, alltoall, alltoallv, barrier; NAME "
+     "= direct, cma, ring, rhd, rd, hier, bruck, tree, pairwise, dissemination, auto); "
+     "ccl-bench --algos lists which collective has which"},
+    {"PODCCL_TOPO_FILE", NULL,
+     "JSON topology file: levels above the host (supernode, cabinet, cluster), their groups of "
+     "hosts and link classes (docs/topology.md); unset: the host, then one network level"},
     {"PODCCL_CHUNK_BYTES", "131072", "pipeline chunk of the ring and pairwise algorithms, bytes"},
     {"PODCCL_SHM_DIRECT_BYTES", "32768",
      "bytes of each of a rank's one-shot (direct) buffers; messages a rank publishes up to this "
@@ -99,4 +104,11 @@ void podcclPrintParams(void) {
         printf("%-24s = %-12s (default %s)\n    %s\n", params[i].name, v ? v : "",
                params[i].def ? params[i].def : "unset", params[i].doc);
     }
+}
+
+void podcclPrintAlgorithms(void) {
+    printf("| collective | algorithm | what it is (source) |\n|---|---|---|\n");
+    for (int i = 0; pc_algos[i]; i++)
+        printf("| %s | `%s` | %s |\n", algo_coll_name(pc_algos[i]->coll), pc_algos[i]->name,
+               pc_algos[i]->desc);
 }

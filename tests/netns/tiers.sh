@@ -1,9 +1,9 @@
 # shellcheck shell=bash source-path=SCRIPTDIR
 # shellcheck disable=SC2034 # the variables are for the scripts that source this file
 # tests/netns/tiers.sh: a two-tier cluster of namespace hosts on this one machine, on top of
-# tests/netns/lib.sh (sourced first, from the same folder). Hierarchical algorithms only show
-# their worth where the tiers differ, so every host gets two links (docs: /work/shared/docs/
-# measuring.md "Tiers"; docs/multihost.md):
+# tests/netns/lib.sh (sourced from the same folder unless the caller has done so). Hierarchical
+# algorithms only show their worth where the tiers differ, so every host gets two links (see
+# docs/multihost.md, and the "Tiers" section of the project's measuring notes):
 #   eth0   a veth into its cabinet's bridge (the fast tier, CAB_RATE)
 #   spine  a veth into the one spine bridge (its own rail to the next tier, SPINE_RATE)
 # Each host has ONE address, in its cabinet's subnet, on eth0. Hosts of other cabinets are
@@ -48,7 +48,8 @@
 #   tiers_down           kills what is left in the namespaces and removes everything (lib.sh's
 #                        netns_down: the same trap runs it at exit, on failure, INT and TERM)
 # lib.sh's netns_exec, netns_cmd, netns_track, netns_wait, netns_reachable, netns_skip and
-# netns_atexit work on the cluster's hosts as on netns_up's. One cluster at a time per script:
+# netns_atexit work on the cluster's hosts as on netns_up's (netns_bytes I gives host I's
+# cabinet link: its bridge-side veth has lib.sh's name). One cluster at a time per script:
 # tiers_up and netns_up share lib.sh's names and cleanup list, so call tiers_down (or
 # netns_down) before switching.
 #
@@ -72,8 +73,11 @@
 # IPv6 is off on every link: router and neighbour solicitations would otherwise put a few
 # hundred bytes on every link and blur "this link carried nothing".
 
-# shellcheck source=lib.sh
-. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+# Sourcing lib.sh twice would reset its cleanup list, so only if it is not loaded yet.
+if ! declare -F netns_down >/dev/null; then
+    # shellcheck source=lib.sh
+    . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+fi
 
 TIERS_NC=0
 TIERS_NH=0
