@@ -39,7 +39,7 @@ static podcclResult_t build(pc_sched *s, const pc_args *a, const pc_build_ctx *c
 }
 
 static double cost(const pc_env *e, const pc_args *a) {
-    if (e->lv->nlevels == 1) return PC_COST_UNMEASURED;
+    if (cost_one_domain(e->lv)) return PC_COST_UNMEASURED;
     const pc_levels *lv = e->lv;
     int n = lv->nranks, me = 0; /* every rank must predict the same */
     double B = cost_bytes(lv, a) / n, t = 0;

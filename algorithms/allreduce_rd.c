@@ -82,7 +82,7 @@ static podcclResult_t build(pc_sched *s, const pc_args *a, const pc_build_ctx *c
 }
 
 static double cost(const pc_env *e, const pc_args *a) {
-    if (e->lv->nlevels == 1) return PC_COST_UNMEASURED;
+    if (cost_one_domain(e->lv)) return PC_COST_UNMEASURED;
     return cost_rhd(e, a, cost_bytes(e->lv, a), 0);
 }
 

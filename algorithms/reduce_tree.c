@@ -37,7 +37,7 @@ static podcclResult_t build(pc_sched *s, const pc_args *a, const pc_build_ctx *c
 }
 
 static double cost(const pc_env *e, const pc_args *a) {
-    if (e->lv->nlevels == 1) return PC_COST_UNMEASURED;
+    if (cost_one_domain(e->lv)) return PC_COST_UNMEASURED;
     const pc_levels *lv = e->lv;
     int n = lv->nranks, depth = 0, top = lv->nlevels - 1;
     while ((1 << depth) < n) depth++;

@@ -77,7 +77,7 @@ static double interp(const double *us, double S) {
 
 double cost_table(const pc_env *e, const pc_args *a, const char *algo) {
     const pc_levels *lv = e->lv;
-    if (lv->nlevels != 1) return -1;
+    if (!cost_one_domain(lv)) return -1;
     double n = lv->nranks, S = cost_bytes(lv, a);
     for (size_t i = 0; i < sizeof(cal) / sizeof(cal[0]); i++) {
         if (cal[i].coll != a->coll || strcmp(cal[i].algo, algo) != 0) continue;
@@ -86,6 +86,10 @@ double cost_table(const pc_env *e, const pc_args *a, const char *algo) {
         return t + (n > 2 ? (n - 2) * step : 0);
     }
     return -1;
+}
+
+int cost_one_domain(const pc_levels *lv) {
+    return lv->memsem == lv->nlevels - 1;
 }
 
 int cost_level_of(const pc_levels *lv, int p, int q) {

@@ -15,8 +15,11 @@
 /* Whole-buffer bytes as ccl-bench counts them (all-to-all-v: 0, ranks know only their own). */
 double cost_bytes(const pc_levels *lv, const pc_args *a);
 /* Measured time of algorithm `algo` on one host (the reference table), scaled to this rank
- * count; -1 when the table has no row for it or the ranks span more than one level. */
+ * count; -1 when the table has no row for it or the ranks span more than one
+ * memory-semantic domain. */
 double cost_table(const pc_env *e, const pc_args *a, const char *algo);
+/* 1 when every rank is in one memory-semantic domain (one host, or a supernode level). */
+int cost_one_domain(const pc_levels *lv);
 /* The level at which positions p and q of world first share a unit. */
 int cost_level_of(const pc_levels *lv, int p, int q);
 /* Bandwidth in bytes/us of level l when every rank of a host sends at once (per_rank) or when

@@ -59,6 +59,15 @@ for algo in "" hier rhd rd tree bruck ring; do
 done
 PODCCL_ALGO=hier run "c a d b a c b a"
 PODCCL_ALGO= run "d c b a d c b a" --quick
+# A supernode: a level with memory semantics over hosts a and b (one kernel here), so shared
+# memory, one-shot and single copy serve ranks of different hosts.
+cat >"$topo" <<'JSON'
+{"levels": [{"name": "supernode", "bandwidth_GBps": 8, "latency_us": 1, "memory_semantics": true,
+  "groups": [{"name": "sn0", "hosts": ["hosts-a", "hosts-b"]}]}]}
+JSON
+for algo in "" direct cma; do
+    PODCCL_ALGO=$algo PODCCL_DEBUG=${PODCCL_DEBUG:-NONE} run "a b b a" --quick $([ "$algo" = direct ] && echo --algo-forced-direct)
+done
 # A file that does not place a host of the job must fail init on every rank, naming the file.
 bad=$(mktemp)
 sed 's/"hosts-d"/"hosts-x"/' "$topo" >"$bad"
