@@ -236,8 +236,8 @@ podcclResult_t podcclCommUserRank(const podcclComm_t comm, int *rank);
 /* Memory this rank holds for comm, in bytes: *shmBytes of shared memory (its segment in
  * /dev/shm: one-shot buffers and one FIFO per local sender; bounded by PODCCL_SHM_MAX_BYTES,
  * default 32 MiB, except that each FIFO keeps at least 4 slots of 4 KiB), and *hostBytes of
- * private memory for temporaries (pipeline scratch, plus partial results that grow to the
- * largest reduce/reduce-scatter/in-place all-to-all issued). Either pointer may be NULL.
+ * private memory for temporaries (pipeline scratch for receive-and-reduce steps, and partial
+ * results; both grow to what the largest schedule issued so far needed). Either pointer may be NULL.
  * Errors: podcclInvalidArgument (NULL or destroyed comm). Thread-safe. */
 podcclResult_t podcclCommMemoryUsage(const podcclComm_t comm, size_t *shmBytes, size_t *hostBytes);
 

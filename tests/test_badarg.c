@@ -276,13 +276,34 @@ static void test_comm_queries(void **state) {
     assert_int_equal(podcclCommMemoryUsage(comm1, NULL, NULL), podcclSuccess);
     assert_int_equal(podcclCommMemoryUsage(comm1, &shm, &host), podcclSuccess);
     assert_true(shm >= 4096); /* a 1-rank communicator still has its segment */
-    assert_true(host > 0);
+    assert_int_equal(host, 0); /* scratch grows with the first schedule that needs it */
     assert_int_equal(podcclCommGetAsyncError(comm1, &e), podcclSuccess);
     assert_int_equal(e, podcclSuccess);
     char info[128];
     EXPECT_NOCOMM(podcclInvalidArgument, podcclCommTransportInfo(NULL, info, sizeof(info)));
     EXPECT(podcclInvalidArgument, podcclCommTransportInfo(comm1, NULL, sizeof(info)));
     EXPECT(podcclInvalidArgument, podcclCommTransportInfo(comm1, info, 0));
+    char big[4096];
+    EXPECT_NOCOMM(podcclInvalidArgument, podcclCommTopoInfo(NULL, big, sizeof(big)));
+    EXPECT(podcclInvalidArgument, podcclCommTopoInfo(comm1, NULL, sizeof(big)));
+    EXPECT(podcclInvalidArgument, podcclCommTopoInfo(comm1, big, 0));
+    assert_int_equal(podcclCommTopoInfo(comm1, big, sizeof(big)), podcclSuccess);
+    assert_non_null(strstr(big, "level 0 host"));
+    EXPECT(podcclInvalidArgument,
+           podcclCommExplain(comm1, "allscatter", 1, podcclFloat32, podcclSum, big, sizeof(big)));
+    EXPECT(podcclInvalidArgument,
+           podcclCommExplain(comm1, NULL, 1, podcclFloat32, podcclSum, big, sizeof(big)));
+    EXPECT(podcclInvalidArgument,
+           podcclCommExplain(comm1, "allreduce", 1, (podcclDataType_t)42, podcclSum, big, 9));
+    EXPECT(podcclInvalidArgument,
+           podcclCommExplain(comm1, "allreduce", 1, podcclFloat32, podcclSum, NULL, 9));
+    assert_int_equal(
+        podcclCommExplain(comm1, "allreduce", 2, podcclFloat32, podcclSum, big, sizeof(big)),
+        podcclSuccess);
+    assert_non_null(strstr(big, "-> direct")); /* one rank, 8 bytes: one-shot */
+    assert_int_equal(podcclCommExplain(comm1, "allreduce", 2, podcclFloat32, podcclSum, big, 20),
+                     podcclSuccess); /* truncated, still terminated */
+    assert_true(strlen(big) < 20);
     assert_int_equal(podcclCommTransportInfo(comm1, info, sizeof(info)), podcclSuccess);
     assert_string_equal(info, "shm to 0 local peers (shared memory)");
 }

@@ -13,9 +13,10 @@
  * Checks: sends and receives pair up with equal sizes; steps stay inside their rank's buffers;
  * no deadlock (else the first blocked step of each rank is printed); the bytes a SEND reads do
  * not change while it is in flight, and (up to 64 ranks) no step touches the destination of a
- * posted RECV nor writes the source of a posted SEND (missing dependencies: races in the real
- * library); every rank's output equals a reference computed with plain loops, send buffers
- * are left alone; and a barrier's every rank has heard from every rank before it leaves.
+ * RECV while its data may be arriving (both ends posted) nor writes the source of a posted
+ * SEND (missing dependencies: races in the real library); every rank's output equals a
+ * reference computed with plain loops, send buffers are left alone; and in a barrier every
+ * rank has heard, directly or through others, from every rank before it leaves.
  *
  * Usage: test_sched [-v] [topology-substring] */
 #include <inttypes.h>
@@ -532,7 +533,7 @@ typedef struct {
     int sdepth, rdepth, done;
     uint64_t rng;
     int track;                       /* check steps against posted SENDs and RECVs */
-    int *pool, *nposted, *pslot;     /* posted SEND/RECV steps of each rank */
+    int *pool, *nposted, *pslot;     /* posted SENDs, RECVs with data coming, per rank */
     uint64_t *know;                  /* barrier: ranks each step has heard from */
     int words;
 } sim_t;
@@ -728,8 +729,9 @@ static void step_done(sim_t *S, int r, int g, int from) {
     }
 }
 
-/* Step g of rank r reads (write = 0) or writes [p, p + bytes): a race if a posted RECV owns
- * any of it, or if it writes what a posted SEND reads. */
+/* Step g of rank r reads (write = 0) or writes [p, p + bytes): a race if a RECV whose data
+ * may be arriving (both ends posted) owns any of it, or if it writes what a posted SEND reads
+ * (an eager transport reads at the post, a rendezvous one at the match). */
 static void track_check(const sim_t *S, int r, int g, const char *p, size_t bytes, int write) {
     if (!S->track || !bytes) return;
     const int *posted = S->pool + S->base[r];
@@ -772,11 +774,17 @@ static void do_post(sim_t *S, int l) {
         S->snap[g] = xmalloc(st->bytes ? st->bytes : 1);
         if (st->bytes) memcpy(S->snap[g], st->src, st->bytes);
         track_add(S, r, g);
-    } else if (st->kind == PC_STEP_RECV) {
-        track_check(S, r, g, st->dst, st->bytes, 1);
-        track_add(S, r, g);
     }
-    if (S->lanes[ln->partner].next > k) ev_push(S, EV_MATCH, ln->dir ? ln->partner : l, k);
+    const lane_t *P = &S->lanes[ln->partner];
+    if (P->next > k) { /* the other end is posted: the data may move from now on */
+        int rr = ln->dir ? r : P->rank, gr = ln->dir ? g : S->lsteps[P->start + k];
+        const pc_step *rs = gstep(S, rr, gr);
+        if (rs->kind == PC_STEP_RECV) {
+            track_check(S, rr, gr, rs->dst, rs->bytes, 1);
+            track_add(S, rr, gr);
+        }
+        ev_push(S, EV_MATCH, ln->dir ? ln->partner : l, k);
+    }
     lane_try(S, l);
 }
 
