@@ -15,9 +15,10 @@
 # failure), 2 on bad usage, 77 if namespaces can't be made here (needs root).
 #
 # Runtime on this 2-core machine: about 25 minutes with the defaults (2x2x2, 1gbit/250mbit, four
-# collectives 1M..64M, plans ring,hier,rhd, 3 rounds: ~7 minutes a round, ~3 minutes of link
-# counting), dominated by the 64 MiB calls over 250mbit rails; "-e 16M" takes about a quarter of
-# that. -latency: about 2 minutes.
+# collectives 1M..64M, plans ring,hier,rhd plus Open MPI tuned and HAN, 3 rounds of -n 1 -w 1:
+# ~9 minutes for round 1, which also checks, ~6 for each other, ~3 of link counting; measured:
+# one checked round of all-reduce alone 7 minutes at -n 2), dominated by the 64 MiB calls over
+# the 250mbit rails (3-7 s each); "-e 16M" takes about a quarter of that. -latency: 1 minute.
 set -u
 
 all_colls="allreduce allgather reducescatter broadcast alltoall reduce"
@@ -28,7 +29,7 @@ usage: $0 [-layout L] [-cab RATE] [-spine RATE] [-place block|rr] [-plans "p,q"]
           [-t type] [-o op] [-check 0|1] [-links 0|1] [--ccl path] [--mpi path]
        $0 -latency [-layout L] [-r rounds] [-n iters] [-w warmup] [-ompi "tuned han"]
   defaults: -layout 2x2x2 -cab 1gbit -spine 250mbit -place block -plans ring,hier,rhd
-            -ompi "tuned han" -r 3 -b 1M -e 64M -f 4 -n 2 -w 1 -c "$def_colls"
+            -ompi "tuned han" -r 3 -b 1M -e 64M -f 4 -n 1 -w 1 -c "$def_colls"
             -t float -o sum -check 1 -links 1
   -layout: CxHxP (C cabinets of H hosts of P ranks) or ranks per host, ',' between hosts and
            '|' between cabinets: "3,1|2,2" (quote it); hosts numbered cabinet by cabinet
@@ -57,7 +58,9 @@ EOF
 
 def_colls="allreduce allgather reducescatter alltoall"
 layout="" cab=1gbit spine=250mbit cab_set=0 spine_set=0 place=block plans="ring,hier,rhd"
-ompi="tuned han" rounds=3 minb=1M maxb=64M step=4 iters=2 warm=1 colls=$def_colls type=float
+# -n 1: a 64 MiB call over the rails takes seconds, so one timed call per size and round is
+# long enough to time, and the medians over rounds take out the noise.
+ompi="tuned han" rounds=3 minb=1M maxb=64M step=4 iters=1 warm=1 colls=$def_colls type=float
 op=sum check=1 links=1 ccl="" mpi="" latency=0 iters_set=0 warm_set=0
 while [ $# -gt 0 ]; do
     case $1 in
@@ -355,6 +358,7 @@ done
 echo "# links: cabinet $(fmt_rate "$TIERS_CAB_RATE" "$TIERS_CAB_RATE_BPS"), spine rail $(fmt_rate "$TIERS_SPINE_RATE" "$TIERS_SPINE_RATE_BPS"); tbf both directions, queue ${NETNS_QUEUE_MS:-10} ms; placement $place"
 echo "# PODCCL_TOPO_FILE: $(tr -s ' \n' ' ' <"$topo")"
 echo "# sizes $minb..$maxb x$step, type $type, op $op, -n $iters -w $warm, out-of-place; rounds=$rounds, order rotating; medians over rounds; checked (-c 1) in round 1: $([ "$check" = 1 ] && echo yes || echo no)"
+[ -z "$ompi" ] || echo "# hostfile: $(tr '\n' ' ' <"$tmp/hostfile")"
 echo "# commands (COLL the collective; C = 1 in round 1 with -check 1, else 0):"
 echo "#   podccl auto:      $cmd_podccl"
 for p in $plans; do echo "#   podccl $p: $(printf '%*s' $((9 - ${#p})) '')$cmd_podccl -A $p"; done

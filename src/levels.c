@@ -223,11 +223,23 @@ void levels_describe(const pc_levels *L, char *buf, size_t len) {
             OUT("; leader %d\n", leader);
         }
         if (l >= 1) {
-            /* Rails: ranks with the same coordinate below this level, one per child unit. */
-            int rails = 0;
-            for (int r = 0; r < L->nranks; r++)
-                rails = L->lv[0].coord[r] + 1 > rails ? L->lv[0].coord[r] + 1 : rails;
-            OUT("  rails: %d (ranks with the same index on their host, one per host)\n", rails);
+            /* Rails: for each key (coordinates below this level), one member per child unit,
+             * in every unit: the ranks that exchange at this level. */
+            const pc_level *b = &L->lv[l];
+            int key[PC_MAX_LEVELS];
+            for (int K = 0; K < b->nkeys && K < 16; K++) {
+                for (int k = 0; k < l; k++) key[k] = L->lv[k].coord[b->key_rep[K]];
+                OUT("  rail %d:", K);
+                for (int u = 0; u < v->nunits && u < 16; u++) {
+                    OUT(" [");
+                    for (int c = v->child_start[u]; c < v->child_start[u + 1]; c++)
+                        OUT("%s%d", c == v->child_start[u] ? "" : " ",
+                            levels_owner(L, l - 1, v->child_list[c], key));
+                    OUT("]");
+                }
+                OUT("\n");
+            }
+            if (b->nkeys > 16) OUT("  ... (%d rails)\n", b->nkeys);
         }
     }
 #undef OUT
