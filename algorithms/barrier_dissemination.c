@@ -5,12 +5,16 @@
 #include "algorithms/flat.h"
 
 podcclResult_t dissemination_barrier(pc_sched *s, const pc_group *g, char *tok) {
-    /* tok[0] is sent, tok[1] receives: contents do not matter. */
+    /* tok[0] is sent, tok[1] receives: contents do not matter. The send of round k must carry
+     * everything this rank heard in rounds 0..k-1, so receives complete in round order (each
+     * waits for the one before) and the send waits for the last of them: without the chain, a
+     * round-k send could leave before an earlier round's token arrived, and with 7 or more
+     * ranks a rank could leave the barrier before another entered (tests/test_sched.c). */
     int prev_recv = -1, n = g->n, pos = g->me;
     for (int d = 1; d < n; d *= 2) {
         int to = g->rank[(pos + d) % n], from = g->rank[((pos - d) % n + n) % n];
         sched_add(s, PC_STEP_SEND, to, tok, NULL, 1, prev_recv);
-        prev_recv = sched_add(s, PC_STEP_RECV, from, NULL, tok + 1, 1, -1);
+        prev_recv = sched_add(s, PC_STEP_RECV, from, NULL, tok + 1, 1, prev_recv);
     }
     return sched_status(s);
 }

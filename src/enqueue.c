@@ -154,10 +154,11 @@ static podcclResult_t build(podcclComm_t comm, const pc_algo_desc *d, const pc_a
     size_t es = pc_type_size(a->dtype), whole = a->count * es;
     if (a->coll == PC_ALLGATHER || a->coll == PC_REDUCESCATTER || a->coll == PC_ALLTOALL)
         whole *= (size_t)comm->nranks;
-    pc_build_ctx ctx = {.lv = lv,
-                        .chunk = chunk,
-                        .tmp = comm->ex->tmp,
-                        .segments = hier_segments(lv, whole, chunk)};
+    pc_build_ctx ctx = {
+        .lv = lv,
+        .chunk = chunk,
+        .tmp = comm->ex->tmp,
+        .segments = hier_segments_max(lv, whole, chunk, (int)pc_param_int("PODCCL_HIER_SEGMENTS"))};
     return d->build(s, a, &ctx);
 }
 

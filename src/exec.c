@@ -14,6 +14,7 @@ enum { ST_WAIT = 0, ST_POSTED, ST_DONE };
  * receive from several peers at once). */
 typedef struct {
     int *steps, n, next; /* step indices, next to post */
+    int head;            /* oldest posted step not yet complete */
     int inflight;
     int *free_slot, nfree; /* scratch slots of this lane */
 } lane_t;
@@ -22,19 +23,24 @@ typedef struct {
     pc_sched *s;
     char *state;
     void **req;
-    int *slot_of;             /* scratch slot of a posted RECV_REDUCE */
-    int *inflight, ninflight; /* indices of posted steps */
-    int *lane_of;             /* lane index of each step, -1 local */
-    int *local, nlocal;       /* local steps not yet done */
+    int *slot_of;       /* scratch slot of a posted RECV_REDUCE */
+    int *cursor;        /* dependencies of each step known to be done */
+    int *lane_of;       /* lane index of each step, -1 local */
+    int *local, nlocal; /* local steps not yet done */
     lane_t *lanes;
     int nlanes;
     int *slots;
 } exec_t;
 
-static int deps_done(const exec_t *e, const pc_step *st) {
-    for (int k = 0; k < st->ndep; k++)
-        if (e->state[e->s->deps[st->dep0 + k]] != ST_DONE) return 0;
-    return 1;
+/* Whether step i's dependencies are done. Steps stay done, so each dependency is looked at
+ * until it is done and never again (a join may wait for hundreds of steps, and this runs on
+ * every pass). */
+static int deps_done(exec_t *e, int i) {
+    const pc_step *st = &e->s->steps[i];
+    int k = e->cursor[i];
+    while (k < st->ndep && e->state[e->s->deps[st->dep0 + k]] == ST_DONE) k++;
+    e->cursor[i] = k;
+    return k == st->ndep;
 }
 
 static int lane_depth(podcclComm_t comm, const pc_step *st) {
@@ -61,7 +67,6 @@ static podcclResult_t post_step(podcclComm_t comm, exec_t *e, int i, int *posted
     if (!req) return podcclSuccess; /* transport busy: retry on a later pass */
     e->req[i] = req;
     e->state[i] = ST_POSTED;
-    e->inflight[e->ninflight++] = i;
     ln->inflight++;
     *posted = 1;
     return podcclSuccess;
@@ -146,7 +151,7 @@ static podcclResult_t post_ready(podcclComm_t comm, exec_t *e, int *ndone, int *
     for (int k = 0; k < e->nlocal;) {
         int i = e->local[k];
         pc_step *st = &e->s->steps[i];
-        if (!deps_done(e, st)) {
+        if (!deps_done(e, i)) {
             k++;
             continue;
         }
@@ -160,7 +165,7 @@ static podcclResult_t post_ready(podcclComm_t comm, exec_t *e, int *ndone, int *
         while (ln->next < ln->n) {
             int i = ln->steps[ln->next];
             pc_step *st = &e->s->steps[i];
-            if (!deps_done(e, st)) break;
+            if (!deps_done(e, i)) break;
             if (ln->inflight >= lane_depth(comm, st) ||
                 (st->kind == PC_STEP_RECV_REDUCE && ln->nfree == 0))
                 break;
@@ -174,9 +179,33 @@ static podcclResult_t post_ready(podcclComm_t comm, exec_t *e, int *ndone, int *
 }
 
 static void exec_free(exec_t *e) {
-    free(e->state), free(e->req), free(e->slot_of), free(e->inflight), free(e->local);
+    free(e->state), free(e->req), free(e->slot_of), free(e->cursor), free(e->local);
     if (e->lanes) free(e->lanes[0].steps);
     free(e->lanes), free(e->lane_of), free(e->slots);
+}
+
+/* Tests the oldest posted step of every lane, and the next ones while they complete: requests
+ * of a connection complete in posting order (transport.h), so a younger one cannot be done
+ * before it, and testing only lane heads keeps a pass's cost to the number of busy lanes (each
+ * test may poll the network). Collects the peers still owed something into peers. */
+static podcclResult_t test_lanes(podcclComm_t comm, exec_t *e, int *ndone, int *progress,
+                                 int *peers, int *npeers) {
+    *npeers = 0;
+    for (int l = 0; l < e->nlanes; l++) {
+        lane_t *ln = &e->lanes[l];
+        while (ln->inflight > 0) {
+            int i = ln->steps[ln->head], done = 0;
+            PCCHECK(comm->tr->tp[e->s->steps[i].peer]->test(e->req[i], &done, NULL));
+            if (!done) {
+                peers[(*npeers)++] = e->s->steps[i].peer;
+                break;
+            }
+            complete_step(comm, e, i);
+            ln->head++;
+            (*ndone)++, *progress = 1;
+        }
+    }
+    return podcclSuccess;
 }
 
 podcclResult_t pc_exec(podcclComm_t comm, pc_sched *s) {
@@ -190,9 +219,9 @@ podcclResult_t pc_exec(podcclComm_t comm, pc_sched *s) {
     e.state = calloc((size_t)n, 1);
     e.req = calloc((size_t)n, sizeof(void *));
     e.slot_of = calloc((size_t)n, sizeof(int));
-    e.inflight = malloc(sizeof(int) * (size_t)n);
-    int *peers = malloc(sizeof(int) * (size_t)n);
-    if (!e.state || !e.req || !e.slot_of || !e.inflight || !peers) {
+    e.cursor = calloc((size_t)n, sizeof(int));
+    int *peers = malloc(sizeof(int) * 2 * (size_t)comm->nranks), npeers = 0;
+    if (!e.state || !e.req || !e.slot_of || !e.cursor || !peers) {
         res = pc_err(comm, podcclSystemError, "out of memory in the executor");
         goto out;
     }
@@ -203,24 +232,13 @@ podcclResult_t pc_exec(podcclComm_t comm, pc_sched *s) {
     while (ndone < n) {
         int progress = 0;
         PCCHECKGOTO(post_ready(comm, &e, &ndone, &progress), res, out);
-        for (int k = 0; k < e.ninflight;) {
-            int i = e.inflight[k], done = 0;
-            PCCHECKGOTO(comm->tr->tp[s->steps[i].peer]->test(e.req[i], &done, NULL), res, out);
-            if (done) {
-                complete_step(comm, &e, i);
-                e.inflight[k] = e.inflight[--e.ninflight];
-                ndone++, progress = 1;
-            } else {
-                k++;
-            }
-        }
+        PCCHECKGOTO(test_lanes(comm, &e, &ndone, &progress, peers, &npeers), res, out);
         if (progress) {
             pc_wait_reset(&w);
             gone_seen = 0;
             continue;
         }
-        for (int k = 0; k < e.ninflight; k++) peers[k] = s->steps[e.inflight[k]].peer;
-        res = pc_wait_idle(comm, &w, peers, e.ninflight);
+        res = pc_wait_idle(comm, &w, peers, npeers);
         if (res == podcclInProgress) {
             /* A peer exited: fail only if one more pass over the steps moves nothing. */
             if (!gone_seen) {

@@ -22,6 +22,9 @@ static const pc_param params[] = {
      "allreduce, allgather, reducescatter, broadcast, reduce, alltoall, alltoallv, barrier; NAME "
      "= direct, cma, ring, rhd, rd, hier, bruck, tree, pairwise, dissemination, auto); "
      "ccl-bench --algos lists which collective has which"},
+    {"PODCCL_HIER_SEGMENTS", "8",
+     "pipeline segments of the hierarchical algorithms (levels overlap segment by segment); "
+     "fewer when a rank's block would be under a chunk per segment"},
     {"PODCCL_TOPO_FILE", NULL,
      "JSON topology file: levels above the host (supernode, cabinet, cluster), their groups of "
      "hosts and link classes (docs/topology.md); unset: the host, then one network level"},

@@ -2,8 +2,11 @@
 #include "src/wait.h"
 
 #include <sched.h>
+#include <time.h>
 
-#define CHECK_PERIOD 0.005 /* seconds between liveness/timeout checks while idle */
+#define CHECK_PERIOD 0.005   /* seconds between liveness/timeout checks while idle */
+#define NET_NAP_AFTER 0.0002 /* seconds idle before napping, when peers are across hosts */
+#define NET_NAP_NS 20000     /* one nap */
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -40,9 +43,19 @@ podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int
         cpu_relax();
         return podcclSuccess;
     }
-    sched_yield();
-    if ((w->polls & 63) != 0) return podcclSuccess;
+    /* Across hosts, a rank idle for more than NET_NAP_AFTER seconds sleeps briefly instead of
+     * only yielding: the kernel's network processing (softirq threads, TCP, tbf) needs the cores
+     * that spinning ranks would take, and on a machine with more ranks than cores it starved
+     * the links (docs/multihost.md). Short waits, where latency matters, still spin. */
+    if (comm->tr->net && w->idle_since > 0 && w->last_now - w->idle_since > NET_NAP_AFTER) {
+        struct timespec ts = {0, NET_NAP_NS};
+        nanosleep(&ts, NULL);
+    } else {
+        sched_yield();
+    }
+    if ((w->polls & 63) != 0 && !(comm->tr->net && w->idle_since > 0)) return podcclSuccess;
     double now = pc_now();
+    w->last_now = now;
     if (w->idle_since == 0) {
         w->idle_since = now;
         w->next_check = now;

@@ -27,12 +27,12 @@ typedef struct pc_live_ops {
  * cores stay fast); every few milliseconds check abort, the peers' liveness and the timeout. */
 typedef struct {
     unsigned polls;
-    double idle_since, next_check;
+    double idle_since, next_check, last_now;
     int gone; /* the peer found dead by the last pc_wait_idle */
 } pc_wait;
 
 static inline void pc_wait_reset(pc_wait *w) {
-    w->polls = 0, w->idle_since = 0;
+    w->polls = 0, w->idle_since = 0, w->last_now = 0;
 }
 /* Call when a poll found nothing to do. Returns podcclRemoteError (comm aborted, or a failure
  * another rank published) or podcclTimeout (no progress for comm->timeout seconds), naming the

@@ -5,8 +5,9 @@
  *  - one lane per (rank, peer, direction); a lane posts its head step only when the step's
  *    dependencies are done and fewer than DEPTH steps of the lane are in flight (several send
  *    and receive depths, including the network's send depth of 1 over sockets);
- *  - the k-th SEND from A to B matches the k-th receive (RECV or RECV_REDUCE) at B from A, and
- *    a posted pair completes together (RECV: dst = data; RECV_REDUCE: dst = src op data);
+ *  - the k-th SEND from A to B matches the k-th receive (RECV or RECV_REDUCE) at B from A; a
+ *    posted pair completes together (RECV: dst = data; RECV_REDUCE: dst = src op data), after
+ *    the pair before it (a connection completes requests in posting order, transport.h);
  *  - local steps (COPY, NOP) run whenever their dependencies are done;
  *  - among all events that may fire, a seeded pseudo-random one fires next.
  *
@@ -40,7 +41,7 @@ static long long n_sets, n_ranks, n_steps, n_runs;
 static int case_errs, total_fail;
 static char case_desc[512], run_desc[96];
 
-/* ---- failures ----------------------------------------------------------------------------- */
+/* ---- failures -------------------------------------------------------------------------------- */
 
 __attribute__((format(printf, 1, 2))) static void fail(const char *fmt, ...) {
     if (case_errs++ == 0) printf("FAIL %s\n", case_desc);
@@ -60,7 +61,7 @@ static uint64_t mix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-/* ---- elements: small integers, so that every reduction order gives the same bits ---------- */
+/* ---- elements: small integers, so that every reduction order gives the same bits ------------- */
 
 static int64_t norm(int dt, int64_t x) {
     if (dt == podcclInt8) return (int8_t)(uint8_t)(uint64_t)x;
@@ -107,8 +108,10 @@ static int64_t get(const void *b, size_t i, int dt) {
 }
 
 static const char *dt_name(int dt) {
-    return dt == podcclInt8 ? "int8" : dt == podcclInt32 ? "int32" : dt == podcclUint8 ? "uint8"
-                                                                                       : "float32";
+    return dt == podcclInt8    ? "int8"
+           : dt == podcclInt32 ? "int32"
+           : dt == podcclUint8 ? "uint8"
+                               : "float32";
 }
 
 static const char *op_name(int op) {
@@ -121,12 +124,13 @@ static const char *kind_name(int k) {
     return k >= 0 && k < 5 ? nm[k] : "?";
 }
 
-/* ---- topologies: per-level unit arrays ---------------------------------------------------- */
+/* ---- topologies: per-level unit arrays ------------------------------------------------------- */
 
 typedef struct {
     char name[96];
     int n, nlv;
     int *unit[PC_MAX_LEVELS];
+    const char *skip; /* algorithms not run here (" ring pairwise "), for time */
 } topo_t;
 
 static topo_t *topo_alloc(const char *name, int n) {
@@ -234,11 +238,16 @@ static int make_topos(topo_t **T) {
     T[k++] = topo_rr("8 ranks round-robin over 3 hosts", 8, 3);
     T[k] = topo_rr("12 ranks round-robin over 4 hosts, cabinets {h0,h2} {h1,h3}", 12, 4);
     topo_level(T[k++], cab_rr);
-    T[k++] = topo_uneven_tree("17 ranks: hosts 1+4+2|3|2+4|1 in 4 cabinets, 2 pods", 0);
+    T[k++] = topo_uneven_tree("17 ranks: hosts of 1+4+2, 3, 2+4, 1 ranks in 4 cabinets, 2 pods", 0);
     T[k++] = topo_uneven_tree("17 ranks: same uneven tree, ranks shuffled", 1);
+    T[k++] = topo_grouped("2 cabinets x 4 hosts x 8 ranks (64)", 8, 8, 4);
     T[k++] = topo_grouped("48 hosts x 8 ranks in 4 supernodes (384)", 48, 8, 12);
-    T[k++] = topo_grouped("4 cabinets x 32 hosts x 8 ranks (1024)", 128, 8, 32);
-    T[k++] = topo_uniform("1024 hosts x 1 rank", 1024, 1);
+    /* 1,024 ranks: the hierarchical and log-step algorithms on the tree; the flat ones (whose
+     * schedules do not depend on the tree) on hosts of one rank. */
+    T[k] = topo_grouped("4 cabinets x 32 hosts x 8 ranks (1024)", 128, 8, 32);
+    T[k++]->skip = " ring rd pairwise ";
+    T[k] = topo_uniform("1024 hosts x 1 rank", 1024, 1);
+    T[k++]->skip = " hier ";
     return k;
 }
 
@@ -257,7 +266,7 @@ static int topo_levels(const topo_t *t, pc_levels *L) {
     return 0;
 }
 
-/* ---- one collective call on every rank ----------------------------------------------------- */
+/* ---- one collective call on every rank ------------------------------------------------------- */
 
 typedef struct {
     size_t count, chunk;
@@ -433,18 +442,30 @@ static void rank_fill(const case_t *c, int r, rank_t *R) {
     if (R->sbytes) memcpy(R->saved, R->sbase, R->sbytes);
 }
 
-/* ---- building every rank's schedule, and what can be checked without running it ----------- */
+/* ---- building every rank's schedule, and what can be checked without running it -------------- */
 
-/* "send+12", "recv+0", "tmp+64": where p lies among rank R's buffers, or NULL if nowhere. */
-static const char *where(const rank_t *R, const char *p, size_t bytes, char *buf, size_t len) {
-    const char *base[3] = {R->sbase, R->rbase, R->tmp}, *nm[3] = {"send", "recv", "tmp"};
+/* Which of rank R's buffers holds [p, p + bytes): 0 send, 1 recv, 2 tmp, -1 none. */
+static int buf_of(const rank_t *R, const char *p, size_t bytes) {
+    const char *base[3] = {R->sbase, R->rbase, R->tmp};
     size_t sz[3] = {R->sbytes, R->rbytes, R->tbytes};
-    for (int b = 0; b < 3; b++)
-        if (base[b] && p >= base[b] && p <= base[b] + sz[b] && bytes <= sz[b] - (size_t)(p - base[b])) {
-            snprintf(buf, len, "%s+%zu", nm[b], (size_t)(p - base[b]));
-            return buf;
-        }
-    return NULL;
+    uintptr_t x = (uintptr_t)p;
+    for (int b = 0; b < 3; b++) {
+        uintptr_t lo = (uintptr_t)base[b];
+        if (base[b] && x >= lo && x - lo <= sz[b] && bytes <= sz[b] - (x - lo)) return b;
+    }
+    return -1;
+}
+
+/* "send+12", "recv+0", "tmp+64": where p lies among rank R's buffers. */
+static const char *where(const rank_t *R, const char *p, size_t bytes, char *buf, size_t len) {
+    static const char *nm[3] = {"send", "recv", "tmp"};
+    const char *base[3] = {R->sbase, R->rbase, R->tmp};
+    int b = buf_of(R, p, bytes);
+    if (b < 0)
+        snprintf(buf, len, "%p (outside)", (const void *)p);
+    else
+        snprintf(buf, len, "%s+%zu", nm[b], (size_t)(p - base[b]));
+    return buf;
 }
 
 static int check_step(const case_t *c, const rank_t *R, int r, int i) {
@@ -452,11 +473,11 @@ static int check_step(const case_t *c, const rank_t *R, int r, int i) {
     const pc_step *st = &s->steps[i];
     int n = c->t->n, bad = 0, k = st->kind;
     size_t es = pc_type_size(s->dtype);
-    char w[64];
     for (int j = 0; j < st->ndep; j++) {
         int d = s->deps[st->dep0 + j];
         if (d < 0 || d >= s->n || d == i)
-            fail("rank %d step %d (%s) depends on step %d of %d", r, i, kind_name(k), d, s->n), bad = 1;
+            fail("rank %d step %d (%s) depends on step %d of %d", r, i, kind_name(k), d, s->n),
+                bad = 1;
     }
     if (k < PC_STEP_SEND || k > PC_STEP_NOP) return fail("rank %d step %d: kind %d", r, i, k), 1;
     if (k <= PC_STEP_RECV_REDUCE && (st->peer < 0 || st->peer >= n || st->peer == r))
@@ -468,14 +489,17 @@ static int check_step(const case_t *c, const rank_t *R, int r, int i) {
     if (!st->bytes || k == PC_STEP_NOP) return bad;
     int reads = k == PC_STEP_SEND || k == PC_STEP_COPY || k == PC_STEP_RECV_REDUCE;
     int writes = k != PC_STEP_SEND;
-    if (reads && !where(R, st->src, st->bytes, w, sizeof(w)))
+    if (reads && buf_of(R, st->src, st->bytes) < 0)
         fail("rank %d step %d (%s, peer %d): reads %zu bytes at %p outside its buffers", r, i,
              kind_name(k), st->peer, st->bytes, (const void *)st->src),
             bad = 1;
-    if (writes && !where(R, st->dst, st->bytes, w, sizeof(w)))
+    if (writes && buf_of(R, st->dst, st->bytes) < 0)
         fail("rank %d step %d (%s, peer %d): writes %zu bytes at %p outside its buffers", r, i,
              kind_name(k), st->peer, st->bytes, (void *)st->dst),
             bad = 1;
+    uintptr_t a = (uintptr_t)st->src, b = (uintptr_t)st->dst;
+    if (k == PC_STEP_RECV_REDUCE && a != b && a < b + st->bytes && b < a + st->bytes)
+        fail("rank %d step %d RECV_REDUCE: src and dst overlap partly", r, i), bad = 1;
     return bad;
 }
 
@@ -502,7 +526,7 @@ static int build_rank(const case_t *c, int r, rank_t *R) {
     return bad;
 }
 
-/* ---- the simulated executor ----------------------------------------------------------------- */
+/* ---- the simulated executor ------------------------------------------------------------------ */
 
 enum { ST_WAIT = 0, ST_POSTED, ST_DONE };
 enum { EV_LOCAL, EV_POST, EV_MATCH };
@@ -510,31 +534,38 @@ enum { EV_LOCAL, EV_POST, EV_MATCH };
 typedef struct {
     int rank, peer, dir; /* dir 0: sends to peer; 1: receives from peer */
     int start, n, next, inflight, partner, queued;
+    int ndone; /* messages completed (a connection completes them in posting order) */
 } lane_t;
 
 typedef struct {
     int type, a, b;
 } ev_t;
 
+/* What the event loop touches of a step, packed (one cache miss per step on big runs). */
+typedef struct {
+    int unmet, lane, seq; /* dependencies not done yet; lane (-1: local), index in the lane */
+    unsigned char state;
+} node_t;
+
 typedef struct {
     const case_t *c;
     rank_t *R;
     int n, total, nlanes;
-    int *base;            /* [n + 1] global index of each rank's step 0 */
-    unsigned char *state; /* [total] */
-    int *unmet, *ndeps;   /* [total] dependencies not done yet; all of them */
-    int *lane, *seq;      /* [total] lane of each step (-1: local) and its index there */
-    int *dstart, *dlist;  /* the steps that depend on each step */
-    char **snap;          /* [total] the bytes a posted SEND read when it was posted */
+    int *base;           /* [n + 1] global index of each rank's step 0 */
+    node_t *node;        /* [total] */
+    int *ndeps;          /* [total] number of dependencies */
+    int *dstart, *dlist; /* the steps that depend on each step */
+    size_t *snapoff;     /* [total] where in arena a SEND keeps the bytes it read when posted */
+    char *arena;
     lane_t *lanes;
     int *lsteps; /* steps of each lane, in schedule order */
     ev_t *ev;
     int nev, cap;
     int sdepth, rdepth, done;
     uint64_t rng;
-    int track;                       /* check steps against posted SENDs and RECVs */
-    int *pool, *nposted, *pslot;     /* posted SENDs, RECVs with data coming, per rank */
-    uint64_t *know;                  /* barrier: ranks each step has heard from */
+    int track;                   /* check steps against posted SENDs and RECVs */
+    int *pool, *nposted, *pslot; /* posted SENDs, RECVs with data coming, per rank */
+    uint64_t *know;              /* barrier: ranks each step has heard from */
     int words;
 } sim_t;
 
@@ -579,14 +610,14 @@ static void sim_lanes(sim_t *S) {
     for (int r = 0; r < S->n; r++)
         for (int i = 0, g = S->base[r]; i < S->R[r].s.n; i++, g++) {
             const pc_step *st = &S->R[r].s.steps[i];
-            S->lane[g] = -1;
+            S->node[g].lane = -1;
             if (st->kind > PC_STEP_RECV_REDUCE) continue;
             int l = lane_get(S, tab, sz - 1, r, st->peer, st->kind != PC_STEP_SEND, 1);
-            S->lane[g] = l, S->seq[g] = S->lanes[l].n++;
+            S->node[g].lane = l, S->node[g].seq = S->lanes[l].n++;
         }
     for (int l = 0, at = 0; l < S->nlanes; l++) S->lanes[l].start = at, at += S->lanes[l].n;
     for (int g = 0; g < S->total; g++)
-        if (S->lane[g] >= 0) S->lsteps[S->lanes[S->lane[g]].start + S->seq[g]] = g;
+        if (S->node[g].lane >= 0) S->lsteps[S->lanes[S->node[g].lane].start + S->node[g].seq] = g;
     for (int l = 0; l < S->nlanes; l++) {
         lane_t *x = &S->lanes[l];
         x->partner = lane_get(S, tab, sz - 1, x->peer, x->rank, !x->dir, 0);
@@ -626,10 +657,15 @@ static void sim_init(sim_t *S, const case_t *c, rank_t *R) {
     for (int r = 0; r < S->n; r++) S->base[r + 1] = S->base[r] + R[r].s.n;
     S->total = S->base[S->n];
     size_t T = (size_t)S->total;
-    S->state = xcalloc(T, 1);
-    S->unmet = xcalloc(T, sizeof(int)), S->ndeps = xcalloc(T, sizeof(int));
-    S->lane = xcalloc(T, sizeof(int)), S->seq = xcalloc(T, sizeof(int));
-    S->snap = xcalloc(T, sizeof(char *));
+    S->node = xcalloc(T, sizeof(node_t));
+    S->ndeps = xcalloc(T, sizeof(int));
+    S->snapoff = xcalloc(T, sizeof(size_t));
+    size_t bytes = 0;
+    for (int r = 0; r < S->n; r++)
+        for (int i = 0; i < R[r].s.n; i++)
+            if (R[r].s.steps[i].kind == PC_STEP_SEND)
+                S->snapoff[S->base[r] + i] = bytes, bytes += R[r].s.steps[i].bytes;
+    S->arena = xcalloc(bytes, 1);
     sim_lanes(S);
     sim_deps(S);
     S->track = S->n <= 64 && c->coll != PC_BARRIER; /* a barrier's tokens carry no data */
@@ -644,8 +680,8 @@ static void sim_init(sim_t *S, const case_t *c, rank_t *R) {
 }
 
 static void sim_free(sim_t *S) {
-    free(S->base), free(S->state), free(S->unmet), free(S->ndeps), free(S->lane), free(S->seq);
-    free(S->dstart), free(S->dlist), free(S->snap), free(S->lanes), free(S->lsteps), free(S->ev);
+    free(S->base), free(S->node), free(S->ndeps), free(S->snapoff), free(S->arena);
+    free(S->dstart), free(S->dlist), free(S->lanes), free(S->lsteps), free(S->ev);
     free(S->pool), free(S->nposted), free(S->pslot), free(S->know);
 }
 
@@ -697,7 +733,7 @@ static void lane_try(sim_t *S, int l) {
     lane_t *ln = &S->lanes[l];
     if (ln->queued || ln->next >= ln->n) return;
     int g = S->lsteps[ln->start + ln->next];
-    if (S->unmet[g] || ln->inflight >= (ln->dir ? S->rdepth : S->sdepth)) return;
+    if (S->node[g].unmet || ln->inflight >= (ln->dir ? S->rdepth : S->sdepth)) return;
     ln->queued = 1;
     ev_push(S, EV_POST, l, 0);
 }
@@ -717,15 +753,15 @@ static void know_step(sim_t *S, int r, int g, int from) {
 }
 
 static void step_done(sim_t *S, int r, int g, int from) {
-    S->state[g] = ST_DONE, S->done++;
+    S->node[g].state = ST_DONE, S->done++;
     if (S->know) know_step(S, r, g, from);
     for (int k = S->dstart[g]; k < S->dstart[g + 1]; k++) {
         int h = S->dlist[k];
-        if (--S->unmet[h]) continue;
-        if (S->lane[h] < 0)
+        if (--S->node[h].unmet) continue;
+        if (S->node[h].lane < 0)
             ev_push(S, EV_LOCAL, h, r);
         else
-            lane_try(S, S->lane[h]);
+            lane_try(S, S->node[h].lane);
     }
 }
 
@@ -745,8 +781,8 @@ static void track_check(const sim_t *S, int r, int g, const char *p, size_t byte
         fail("race at rank %d: step %d (%s, peer %d) %s %zu bytes at %s while step %d (%s, peer "
              "%d) is in flight on %zu bytes at %s: a dependency is missing",
              r, g - S->base[r], kind_name(st->kind), st->peer, write ? "writes" : "reads", bytes,
-             where(&S->R[r], p, bytes, w1, sizeof(w1)), h - S->base[r], kind_name(o->kind),
-             o->peer, o->bytes, where(&S->R[r], q, o->bytes, w2, sizeof(w2)));
+             where(&S->R[r], p, bytes, w1, sizeof(w1)), h - S->base[r], kind_name(o->kind), o->peer,
+             o->bytes, where(&S->R[r], q, o->bytes, w2, sizeof(w2)));
         return;
     }
 }
@@ -768,11 +804,10 @@ static void do_post(sim_t *S, int l) {
     int g = S->lsteps[ln->start + ln->next], r = ln->rank, k = ln->next;
     pc_step *st = gstep(S, r, g);
     ln->queued = 0, ln->next++, ln->inflight++;
-    S->state[g] = ST_POSTED;
+    S->node[g].state = ST_POSTED;
     if (st->kind == PC_STEP_SEND) {
         track_check(S, r, g, st->src, st->bytes, 0);
-        S->snap[g] = xmalloc(st->bytes ? st->bytes : 1);
-        if (st->bytes) memcpy(S->snap[g], st->src, st->bytes);
+        if (st->bytes) memcpy(S->arena + S->snapoff[g], st->src, st->bytes);
         track_add(S, r, g);
     }
     const lane_t *P = &S->lanes[ln->partner];
@@ -783,7 +818,7 @@ static void do_post(sim_t *S, int l) {
             track_check(S, rr, gr, rs->dst, rs->bytes, 1);
             track_add(S, rr, gr);
         }
-        ev_push(S, EV_MATCH, ln->dir ? ln->partner : l, k);
+        if (S->lanes[l].ndone == k) ev_push(S, EV_MATCH, ln->dir ? ln->partner : l, k);
     }
     lane_try(S, l);
 }
@@ -794,7 +829,8 @@ static void do_match(sim_t *S, int sl, int k) {
     int gs = S->lsteps[A->start + k], gr = S->lsteps[B->start + k];
     const pc_step *ss = gstep(S, A->rank, gs), *rs = gstep(S, B->rank, gr);
     size_t bytes = ss->bytes, at = 0;
-    while (at < bytes && S->snap[gs][at] == ss->src[at]) at++;
+    const char *data = S->arena + S->snapoff[gs];
+    while (at < bytes && data[at] == ss->src[at]) at++;
     if (at < bytes) {
         char w[64];
         fail("race at rank %d: step %d (SEND to rank %d, %zu bytes at %s) read bytes that changed "
@@ -804,19 +840,18 @@ static void do_match(sim_t *S, int sl, int k) {
              gr - S->base[B->rank]);
     }
     if (rs->kind == PC_STEP_RECV) {
-        if (bytes) memcpy(rs->dst, S->snap[gs], bytes);
+        if (bytes) memcpy(rs->dst, data, bytes);
     } else if (bytes) {
         const pc_sched *s = &S->R[B->rank].s;
         track_check(S, B->rank, gr, rs->src, bytes, 0);
         track_check(S, B->rank, gr, rs->dst, bytes, 1);
-        pc_reduce2(rs->dst, rs->src, S->snap[gs], bytes / pc_type_size(s->dtype), s->dtype,
-                   s->op);
+        pc_reduce2(rs->dst, rs->src, data, bytes / pc_type_size(s->dtype), s->dtype, s->op);
     }
-    free(S->snap[gs]);
-    S->snap[gs] = NULL;
     track_del(S, A->rank, gs);
     if (rs->kind == PC_STEP_RECV) track_del(S, B->rank, gr);
     A->inflight--, B->inflight--;
+    A->ndone++, B->ndone++;
+    if (A->next > k + 1 && B->next > k + 1) ev_push(S, EV_MATCH, sl, k + 1); /* in order */
     step_done(S, A->rank, gs, -1);
     step_done(S, B->rank, gr, gs);
     lane_try(S, sl);
@@ -833,6 +868,30 @@ static void do_local(sim_t *S, int g, int r) {
     step_done(S, r, g, -1);
 }
 
+/* The first step of rank r from step i on that is not posted, and what it waits for. */
+static void print_waiting(const sim_t *S, int r, int i) {
+    const pc_sched *s = &S->R[r].s;
+    while (i < s->n && S->node[S->base[r] + i].state != ST_WAIT) i++;
+    if (i == s->n) return;
+    const pc_step *st = &s->steps[i];
+    const node_t *nd = &S->node[S->base[r] + i];
+    char deps[160] = "";
+    size_t k = 0;
+    for (int j = 0; j < st->ndep && k < sizeof(deps) - 24; j++) {
+        int d = s->deps[st->dep0 + j];
+        if (S->node[S->base[r] + d].state != ST_DONE)
+            k += (size_t)snprintf(deps + k, sizeof(deps) - k, " %d(%s%s)", d,
+                                  kind_name(s->steps[d].kind),
+                                  S->node[S->base[r] + d].state == ST_POSTED ? ", posted" : "");
+    }
+    const lane_t *ln = nd->lane >= 0 ? &S->lanes[nd->lane] : NULL;
+    printf("        first step not posted: %d %s peer %d, %zu bytes; unmet deps:%s", i,
+           kind_name(st->kind), st->peer, st->bytes, k ? deps : " none");
+    if (ln && S->lsteps[ln->start + ln->next] == S->base[r] + i && !nd->unmet)
+        printf("; its lane is full (%d in flight)", ln->inflight);
+    printf("\n");
+}
+
 /* Prints, for each rank that cannot finish, its first step not done and why it waits. */
 static void report_deadlock(const sim_t *S) {
     fail("deadlock: %d of %d steps done and no step can proceed; first blocked step per rank:",
@@ -840,7 +899,7 @@ static void report_deadlock(const sim_t *S) {
     int stuck = 0;
     for (int r = 0; r < S->n; r++) {
         int i = 0, g;
-        while (i < S->R[r].s.n && S->state[S->base[r] + i] == ST_DONE) i++;
+        while (i < S->R[r].s.n && S->node[S->base[r] + i].state == ST_DONE) i++;
         if (i == S->R[r].s.n || stuck++ >= 8) continue;
         g = S->base[r] + i;
         const pc_step *st = gstep(S, r, g);
@@ -848,13 +907,13 @@ static void report_deadlock(const sim_t *S) {
         size_t k = 0;
         for (int j = 0; j < st->ndep && k < sizeof(deps) - 24; j++) {
             int d = S->R[r].s.deps[st->dep0 + j];
-            if (S->state[S->base[r] + d] != ST_DONE)
+            if (S->node[S->base[r] + d].state != ST_DONE)
                 k += (size_t)snprintf(deps + k, sizeof(deps) - k, " %d(%s)", d,
                                       kind_name(S->R[r].s.steps[d].kind));
         }
-        if (S->lane[g] >= 0) {
-            const lane_t *ln = &S->lanes[S->lane[g]], *P = &S->lanes[ln->partner];
-            if (S->state[g] == ST_POSTED)
+        if (S->node[g].lane >= 0) {
+            const lane_t *ln = &S->lanes[S->node[g].lane], *P = &S->lanes[ln->partner];
+            if (S->node[g].state == ST_POSTED)
                 snprintf(why, sizeof(why), "posted; rank %d has posted %d of its %d matching steps",
                          ln->peer, P->next, P->n);
             else if (S->lsteps[ln->start + ln->next] != g)
@@ -865,22 +924,24 @@ static void report_deadlock(const sim_t *S) {
         }
         printf("      rank %d: step %d %s peer %d, %zu bytes, %s; unmet deps:%s\n", r, i,
                kind_name(st->kind), st->peer, st->bytes, why, k ? deps : " none");
+        if (S->node[g].state == ST_POSTED) print_waiting(S, r, i);
     }
     if (stuck > 8) printf("      ... %d ranks blocked in all\n", stuck);
 }
 
 static void sim_reset(sim_t *S, int sdepth, int rdepth, uint64_t seed) {
-    memset(S->state, 0, (size_t)S->total);
-    memcpy(S->unmet, S->ndeps, sizeof(int) * (size_t)S->total);
+    for (int g = 0; g < S->total; g++) S->node[g].state = ST_WAIT, S->node[g].unmet = S->ndeps[g];
     S->done = S->nev = 0;
     S->sdepth = sdepth, S->rdepth = rdepth;
     S->rng = mix64(seed) | 1;
-    for (int l = 0; l < S->nlanes; l++) S->lanes[l].next = S->lanes[l].inflight = 0;
-    for (int l = 0; l < S->nlanes; l++) S->lanes[l].queued = 0;
+    for (int l = 0; l < S->nlanes; l++) {
+        lane_t *ln = &S->lanes[l];
+        ln->next = ln->inflight = ln->queued = ln->ndone = 0;
+    }
     if (S->track) memset(S->nposted, 0, sizeof(int) * (size_t)S->n);
     for (int r = 0; r < S->n; r++)
         for (int g = S->base[r]; g < S->base[r + 1]; g++)
-            if (S->lane[g] < 0 && !S->unmet[g]) ev_push(S, EV_LOCAL, g, r);
+            if (S->node[g].lane < 0 && !S->node[g].unmet) ev_push(S, EV_LOCAL, g, r);
     for (int l = 0; l < S->nlanes; l++) lane_try(S, l);
 }
 
@@ -900,7 +961,6 @@ static int sim_run(sim_t *S) {
     }
     int ok = S->done == S->total;
     if (!ok) report_deadlock(S);
-    for (int g = 0; g < S->total; g++) free(S->snap[g]), S->snap[g] = NULL;
     return ok ? 0 : -1;
 }
 
@@ -922,8 +982,7 @@ static int check_elem(int r, const char *what, const void *buf, size_t i, int dt
                       int *bad) {
     int64_t got = get(buf, i, dt);
     if (got == want) return 0;
-    if ((*bad)++ < 3)
-        fail("rank %d: %s[%zu] = %" PRId64 ", want %" PRId64, r, what, i, got, want);
+    if ((*bad)++ < 3) fail("rank %d: %s[%zu] = %" PRId64 ", want %" PRId64, r, what, i, got, want);
     return 1;
 }
 
@@ -995,6 +1054,7 @@ static void verify_rank(const case_t *c, int r, const rank_t *R, const rank_t *a
 /* Barrier: every rank must have heard from every rank by the time its last step is done. */
 static void verify_barrier(const sim_t *S) {
     uint64_t *acc = xcalloc((size_t)S->words, sizeof(uint64_t));
+    int early = 0;
     for (int r = 0; r < S->n; r++) {
         memset(acc, 0, sizeof(uint64_t) * (size_t)S->words);
         acc[r / 64] |= 1ull << (r % 64);
@@ -1002,14 +1062,18 @@ static void verify_barrier(const sim_t *S) {
             for (int x = 0; x < S->words; x++) acc[x] |= S->know[(size_t)g * S->words + x];
         for (int q = 0; q < S->n; q++)
             if (!(acc[q / 64] >> (q % 64) & 1)) {
-                fail("barrier: rank %d may leave before rank %d has entered", r, q);
+                if (early++ < 3)
+                    fail("barrier: rank %d may leave before rank %d has entered (no chain of "
+                         "messages from rank %d's first step to rank %d's last)",
+                         r, q, q, r);
                 break;
             }
     }
+    if (early > 3) fail("barrier: %d of %d ranks may leave too early", early, S->n);
     free(acc);
 }
 
-/* ---- cases ------------------------------------------------------------------------------------ */
+/* ---- cases ----------------------------------------------------------------------------------- */
 
 /* Executor shapes: lane depths (sends, receives) and the seed of the event order. Depth 1 for
  * sends is the network transport's over sockets. */
@@ -1026,10 +1090,9 @@ static double now(void) {
 
 static void describe(const case_t *c) {
     const var_t *v = &c->v;
-    snprintf(case_desc, sizeof(case_desc),
-             "%s | %s %s | count %zu %s %s root %d%s chunk %zu", c->t->name,
-             algo_coll_name(c->coll), c->d->name, v->count, dt_name(v->dtype), op_name(v->op),
-             v->root, v->inplace ? " in-place" : "", v->chunk);
+    snprintf(case_desc, sizeof(case_desc), "%s | %s %s | count %zu %s %s root %d%s chunk %zu",
+             c->t->name, algo_coll_name(c->coll), c->d->name, v->count, dt_name(v->dtype),
+             op_name(v->op), v->root, v->inplace ? " in-place" : "", v->chunk);
 }
 
 static int64_t *reference(const case_t *c) {
@@ -1041,12 +1104,12 @@ static int64_t *reference(const case_t *c) {
 
 /* Runs the built schedules under every executor shape and checks the results. */
 static void run_shapes(const case_t *c, rank_t *R, sim_t *S) {
-    int n = c->t->n, nshape = n > 64 ? 2 : 3;
+    int n = c->t->n, nshape = n > 512 ? 1 : n > 64 ? 2 : 3;
     int64_t *ref = reference(c);
     for (int k = 0; k < nshape; k++) {
         int x = n > 64 ? 2 * k : k; /* big ones: depths 2/2 and 1/8 */
-        snprintf(run_desc, sizeof(run_desc), "depth %d/%d seed %d", cfgs[x].sdepth,
-                 cfgs[x].rdepth, (int)cfgs[x].seed);
+        snprintf(run_desc, sizeof(run_desc), "depth %d/%d seed %d", cfgs[x].sdepth, cfgs[x].rdepth,
+                 (int)cfgs[x].seed);
         for (int r = 0; r < n; r++) rank_fill(c, r, &R[r]);
         sim_reset(S, cfgs[x].sdepth, cfgs[x].rdepth, cfgs[x].seed * 1000003 + (uint64_t)n_sets);
         n_runs++;
@@ -1079,6 +1142,7 @@ static int run_case(const case_t *c, const pc_env *env) {
     if (!bad) {
         sim_t S;
         sim_init(&S, c, R);
+        snprintf(run_desc, sizeof(run_desc), "matching");
         if (!check_pairs(&S)) run_shapes(c, R, &S);
         sim_free(&S);
     }
@@ -1087,7 +1151,7 @@ static int run_case(const case_t *c, const pc_env *env) {
     return case_errs;
 }
 
-/* ---- what runs where -------------------------------------------------------------------------- */
+/* ---- what runs where ------------------------------------------------------------------------- */
 
 static int add_var(var_t *v, int k, size_t count, size_t chunk, int dt, int op, int root, int ip) {
     if (k < MAX_VARS) v[k++] = (var_t){count, chunk, dt, op, root, ip};
@@ -1095,8 +1159,8 @@ static int add_var(var_t *v, int k, size_t count, size_t chunk, int dt, int op, 
 }
 
 /* Counts: 1, 7, not multiples of n, straddling the 64-byte chunk (16 int32), and large enough
- * for hierarchical algorithms to pipeline 2 and 8 segments; big communicators get 1 and 3
- * elements per rank block. */
+ * for hierarchical algorithms to pipeline 2 and 8 segments (whole-buffer collectives on more
+ * than 17 ranks: 2); big communicators get 1 and 3 elements per rank block (1,024 ranks: 3). */
 static int counts_for(int n, int coll, size_t *cnt) {
     size_t E = 16, N = (size_t)n;
     int big = n > 64, k = 0;
@@ -1104,11 +1168,11 @@ static int counts_for(int n, int coll, size_t *cnt) {
         cnt[k++] = 1;
         if (!big) cnt[k++] = 7, cnt[k++] = 20;
     } else if (coll == PC_ALLREDUCE || coll == PC_BROADCAST || coll == PC_REDUCE) {
-        if (big) return cnt[0] = N, cnt[1] = 3 * N + 1, 2;
+        if (big) return cnt[0] = 3 * N + 1, cnt[1] = N, n > 512 ? 1 : 2;
         size_t c[] = {1, 7, 17, 3 * N + 1, 2 * E * N + 5, 9 * E * N + 3};
-        for (k = 0; k < 6; k++) cnt[k] = c[k];
+        for (k = 0; k < (n > 17 ? 5 : 6); k++) cnt[k] = c[k]; /* 64 ranks: 2 segments at most */
     } else {
-        if (big) return cnt[0] = 1, cnt[1] = 3, 2;
+        if (big) return cnt[0] = 3, cnt[1] = 1, n > 512 ? 1 : 2;
         size_t c[] = {1, 7, 17, 2 * E + 3, 9 * E + 1};
         for (k = 0; k < 5; k++) cnt[k] = c[k];
     }
@@ -1117,8 +1181,8 @@ static int counts_for(int n, int coll, size_t *cnt) {
 
 /* Other types and operations (exact: small integers; int8 and products wrap around). */
 static int extra_vars(int n, int coll, const size_t *cnt, int nc, var_t *v, int k) {
-    static const int red[][2] = {{podcclInt8, podcclSum},  {podcclFloat32, podcclSum},
-                                 {podcclInt32, podcclMax}, {podcclInt32, podcclMin},
+    static const int red[][2] = {{podcclInt8, podcclSum},   {podcclFloat32, podcclSum},
+                                 {podcclInt32, podcclMax},  {podcclInt32, podcclMin},
                                  {podcclInt32, podcclProd}, {podcclInt8, podcclMax}};
     int reduces = coll == PC_ALLREDUCE || coll == PC_REDUCESCATTER || coll == PC_REDUCE;
     int roots[4] = {0, n - 1, n / 2, 1 % n};
@@ -1175,9 +1239,13 @@ static void run_topo(const topo_t *t) {
     var_t v[MAX_VARS];
     for (size_t ci = 0; ci < sizeof(colls) / sizeof(colls[0]); ci++) {
         int nv = make_vars(t, colls[ci], v);
-        for (int a = 0; pc_algos[a]; a++)
-            if (pc_algos[a]->coll == colls[ci] && pc_algos[a]->build)
+        for (int a = 0; pc_algos[a]; a++) {
+            char key[64];
+            snprintf(key, sizeof(key), " %s ", pc_algos[a]->name);
+            if (pc_algos[a]->coll == colls[ci] && pc_algos[a]->build &&
+                !(t->skip && strstr(t->skip, key)))
                 run_algo(t, &L, &env, colls[ci], pc_algos[a], v, nv);
+        }
     }
     levels_free(&L);
 }
