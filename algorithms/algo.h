@@ -191,9 +191,9 @@ void hier_rs(pc_sched *s, const pc_stage *proto, const pc_layout *L, const char 
              int *last);
 void hier_ag(pc_sched *s, const pc_stage *proto, const pc_layout *L, char *work, int *last);
 /* Pipeline segments for a hierarchical call of `bytes`: each rank's block at least a chunk per
- * segment, at most max (PODCCL_HIER_SEGMENTS; < 1: 8). Same on every rank. */
+ * segment, at most max (PODCCL_HIER_SEGMENTS; < 1: 16). Same on every rank. */
 int hier_segments_max(const pc_levels *lv, size_t bytes, size_t chunk, int max);
-int hier_segments(const pc_levels *lv, size_t bytes, size_t chunk); /* max 8 */
+int hier_segments(const pc_levels *lv, size_t bytes, size_t chunk); /* max 16 */
 
 /* Schedules of older shape (pairwise all-to-all, point-to-point, barrier). */
 podcclResult_t pairwise_alltoall(pc_sched *s, const pc_args *a, const pc_group *g, size_t chunk,

@@ -119,12 +119,12 @@ void hier_ag(pc_sched *s, const pc_stage *proto, const pc_layout *L, char *work,
 }
 
 int hier_segments(const pc_levels *lv, size_t bytes, size_t chunk) {
-    return hier_segments_max(lv, bytes, chunk, 8);
+    return hier_segments_max(lv, bytes, chunk, 16);
 }
 
 int hier_segments_max(const pc_levels *lv, size_t bytes, size_t chunk, int max) {
     size_t per = bytes / (size_t)lv->nranks / (chunk ? chunk : 1);
-    if (max < 1) max = 8;
+    if (max < 1) max = 16;
     int k = per >= (size_t)max ? max : (int)per;
     return k < 1 ? 1 : k;
 }

@@ -327,6 +327,8 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
         pc_log(PC_LOG_INFO, PC_SUB_NET, "network: %d sends and %d receives in flight per peer",
                depth, comm->ex->recv_depth);
     }
+    long long nap = pc_param_int("PODCCL_NET_NAP_US");
+    comm->ex->nap_after = nap < 0 ? -1.0 : (double)nap * 1e-6;
     comm->live = &shm_live_ops;
     comm->live_dom = comm->tr->shm;
     pc_heartbeat(comm);

@@ -22,7 +22,10 @@ static const pc_param params[] = {
      "allreduce, allgather, reducescatter, broadcast, reduce, alltoall, alltoallv, barrier; NAME "
      "= direct, cma, ring, rhd, rd, hier, bruck, tree, pairwise, dissemination, auto); "
      "ccl-bench --algos lists which collective has which"},
-    {"PODCCL_HIER_SEGMENTS", "8",
+    {"PODCCL_NET_NAP_US", "200",
+     "across hosts, a rank idle this many microseconds sleeps 20 us at a time instead of only "
+     "yielding, leaving the cores to the kernel's network processing; -1: never"},
+    {"PODCCL_HIER_SEGMENTS", "16",
      "pipeline segments of the hierarchical algorithms (levels overlap segment by segment); "
      "fewer when a rank's block would be under a chunk per segment"},
     {"PODCCL_TOPO_FILE", NULL,

@@ -5,7 +5,6 @@
 #include <time.h>
 
 #define CHECK_PERIOD 0.005   /* seconds between liveness/timeout checks while idle */
-#define NET_NAP_AFTER 0.0002 /* seconds idle before napping, when peers are across hosts */
 #define NET_NAP_NS 20000     /* one nap */
 
 static inline void cpu_relax(void) {
@@ -43,11 +42,12 @@ podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int
         cpu_relax();
         return podcclSuccess;
     }
-    /* Across hosts, a rank idle for more than NET_NAP_AFTER seconds sleeps briefly instead of
+    /* Across hosts, a rank idle for more than PODCCL_NET_NAP_US sleeps briefly instead of
      * only yielding: the kernel's network processing (softirq threads, TCP, tbf) needs the cores
      * that spinning ranks would take, and on a machine with more ranks than cores it starved
      * the links (docs/multihost.md). Short waits, where latency matters, still spin. */
-    if (comm->tr->net && w->idle_since > 0 && w->last_now - w->idle_since > NET_NAP_AFTER) {
+    if (comm->tr->net && comm->ex->nap_after >= 0 && w->idle_since > 0 &&
+        w->last_now - w->idle_since > comm->ex->nap_after) {
         struct timespec ts = {0, NET_NAP_NS};
         nanosleep(&ts, NULL);
     } else {

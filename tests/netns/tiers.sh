@@ -37,8 +37,8 @@
 #   tiers_topo_file PATH [CAB_RATE SPINE_RATE]
 #                        writes the podccl topology file (PODCCL_TOPO_FILE) of the cluster:
 #                        level "cabinet" (a group per cabinet, hosts by UTS host name, latency
-#                        50 us) and level "cluster" (latency 100 us); bandwidth_GBps from the
-#                        rates given, else the shaped ones; an unshaped tier is declared at
+#                        50 us) and level "cluster" (latency 100 us); bandwidth_GBps per rank: the
+#                        rates given, else the shaped ones, over the most ranks on a host; an unshaped tier is declared at
 #                        1gbit (cabinet) / 250mbit (spine), the same 4:1 tiers as the benchmark,
 #                        so the library models the cluster the same way shaped or not
 #   tiers_mpirun HOSTFILE [SLOTS...]   as lib.sh's netns_mpirun for this cluster (default slots
@@ -391,13 +391,15 @@ tiers_link_report() {
 _tiers_gbps() {
     local b
     b=$(_netns_rate_bps "${1:-$2}") || { echo "tiers_topo_file: rate '${1:-$2}'" >&2; return 2; }
-    awk -v b="$b" 'BEGIN { printf "%.6g", b / 8e9 }'
+    awk -v b="$b" -v p="${3:-1}" 'BEGIN { printf "%.6g", b / 8e9 / p }'
 }
 
 tiers_topo_file() {
-    local path=$1 cab spine c i sep hosts
-    cab=$(_tiers_gbps "${2:-$TIERS_CAB_RATE}" 1gbit) || return 2
-    spine=$(_tiers_gbps "${3:-$TIERS_SPINE_RATE}" 250mbit) || return 2
+    local path=$1 cab spine c i sep hosts ppn=1
+    # The file gives bandwidth per rank: a host's link shared by its ranks (the busiest host).
+    for i in "${TIERS_SLOTS[@]}"; do [ "$i" -gt "$ppn" ] && ppn=$i; done
+    cab=$(_tiers_gbps "${2:-$TIERS_CAB_RATE}" 1gbit "$ppn") || return 2
+    spine=$(_tiers_gbps "${3:-$TIERS_SPINE_RATE}" 250mbit "$ppn") || return 2
     {
         echo '{"levels": ['
         printf '  {"name": "cabinet", "bandwidth_GBps": %s, "latency_us": 50, "memory_semantics": false,\n' "$cab"
