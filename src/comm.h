@@ -48,7 +48,7 @@ typedef struct pc_exec_state {
     int spin;           /* polls before yielding: long when every rank has a core */
     int net_send_depth; /* sends in flight per network peer */
     int recv_depth;     /* receives in flight per network peer (4 x max_inflight) */
-    double nap_after; /* seconds idle before napping across hosts (< 0: never) */
+    double nap_after;   /* seconds idle before napping across hosts (< 0: never) */
     char *scratch;      /* receive-then-reduce slots, grown as schedules need */
     size_t scratch_bytes;
     char *tmp; /* grow-only temporary (reduce partials, in-place all-to-all) */

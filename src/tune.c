@@ -19,7 +19,7 @@ typedef struct {
 struct pc_tune_state {
     const pc_algo_desc *forced[PC_NCOLL];
     cache_t cache[PC_NCOLL][CACHE];
-    int next[PC_NCOLL];
+    int next[PC_NCOLL], hit[PC_NCOLL];
     const pc_algo_desc *last[PC_NCOLL];
     pc_env env;
 };
@@ -158,9 +158,11 @@ static const pc_algo_desc *choose(struct pc_tune_state *t, const pc_args *a, cha
 podcclResult_t tune_pick(podcclComm_t comm, const pc_args *a, const pc_algo_desc **algo) {
     struct pc_tune_state *t = comm->tune;
     cache_t *c = t->cache[a->coll];
-    for (int i = 0; i < CACHE; i++)
+    /* The shape used last first: a loop of one call shape finds it at once. */
+    for (int k = 0, i = t->hit[a->coll]; k < CACHE; k++, i = (i + 1) % CACHE)
         if (c[i].valid && c[i].count == a->count && c[i].dtype == a->dtype &&
             c[i].root == a->root) {
+            t->hit[a->coll] = i;
             *algo = c[i].algo;
             return podcclSuccess;
         }

@@ -4,8 +4,8 @@
 #include <sched.h>
 #include <time.h>
 
-#define CHECK_PERIOD 0.005   /* seconds between liveness/timeout checks while idle */
-#define NET_NAP_NS 20000     /* one nap */
+#define CHECK_PERIOD 0.005 /* seconds between liveness/timeout checks while idle */
+#define NET_NAP_NS 20000   /* one nap */
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
