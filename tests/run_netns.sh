@@ -14,7 +14,7 @@
 #      killing rank 1, then rank 0 (the bootstrap root); then host 1's link is cut (no FIN, no
 #      RST: a crashed host) and both ranks must fail the same way.
 # a and b also check that every rank saw the expected layout (its podccl INFO line "rank R of N
-# on host H (L of NL local ranks, K hosts)") and that every host moved data over its link; c
+# on host H (L of NL local ranks, K hosts, V levels)") and that every host moved data over its link; c
 # checks the same through ccl-bench's header and the link's byte counters. Nothing is timed.
 #
 # Exits 0 if every part that ran passed, 1 if one failed, 77 (automake's SKIP) with the reason
@@ -94,12 +94,12 @@ check_layout() {
     shift 2
     for ((r = 0; r < n; r++)); do
         h=${rank_host[r]}
-        line=$(grep -h -o "rank $r of $n on host [^ ]* ([0-9]* of [0-9]* local ranks, [0-9]* hosts)" \
+        line=$(grep -h -o "rank $r of $n on host [^ ]* ([0-9]* of [0-9]* local ranks, [0-9]* hosts[,)]" \
             "$@" | head -n 1)
         if [ -z "$line" ]; then
             bad="$bad rank $r: no INFO line 'rank $r of $n on host ...' (src/topo.c);"
         elif [ "$line" != "rank $r of $n on host ${NETNS_HOST[h]} (${line#*\(}" ] ||
-            ! echo "$line" | grep -q "of ${layout[h]} local ranks, ${#layout[@]} hosts)"; then
+            ! echo "$line" | grep -q "of ${layout[h]} local ranks, ${#layout[@]} hosts[,)]\$"; then
             bad="$bad rank $r: '$line', expected host ${NETNS_HOST[h]} with ${layout[h]} local ranks of ${#layout[@]} hosts;"
         fi
     done
