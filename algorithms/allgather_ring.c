@@ -12,21 +12,13 @@ static podcclResult_t build(pc_sched *s, const pc_args *a, const pc_build_ctx *c
     if ((const char *)a->sendbuff != mine)
         sched_add(s, PC_STEP_COPY, self, a->sendbuff, mine, B, -1);
     if (n == 1) return sched_status(s);
-    size_t *off = malloc(sizeof(size_t) * 2 * (size_t)n);
     pc_blk *store = NULL;
-    pc_blkset *set = NULL;
-    if (off) {
-        rank_blocks(g, a->count, off, off + n);
-        set = blksets_single(n, off, off + n, &store);
-    }
-    if (!set) {
-        free(off);
-        return pc_err(NULL, podcclSystemError, "out of memory building a schedule");
-    }
+    pc_blkset *set = rank_sets(g, a->count, &store);
+    if (!set) return pc_err(NULL, podcclSystemError, "out of memory building a schedule");
     pc_stage st = flat_stage(ctx, a);
     /* The first sends read sendbuff, so they need not wait for the local copy. */
     ring_ag_sets_ex(s, &st, set, a->recvbuff, a->sendbuff, NULL);
-    free(off), free(set), free(store);
+    free(set), free(store);
     return sched_status(s);
 }
 

@@ -42,12 +42,7 @@ static podcclResult_t build(pc_sched *s, const pc_args *a, const pc_build_ctx *c
 }
 
 static double cost(const pc_env *e, const pc_args *a) {
-    const pc_levels *lv = e->lv;
-    int top = lv->nlevels - 1;
-    double S = cost_bytes(lv, a);
-    /* The scatter leaves through the root's host link; then the all-gather's levels. */
-    return lv->nranks * cost_alpha(lv, top) + S / cost_beta(lv, top, 0) +
-           hier_cost_half(e, a, S, 0);
+    return hier_cost_rooted(e, a, 0);
 }
 
 const pc_algo_desc pc_algo_broadcast_hier = {

@@ -2,6 +2,8 @@
 #ifndef PODCCL_FLAT_H
 #define PODCCL_FLAT_H
 
+#include <stdlib.h>
+
 #include "algorithms/algo.h"
 #include "src/core.h"
 #include "src/cost.h"
@@ -12,10 +14,15 @@ static inline pc_stage flat_stage(const pc_build_ctx *ctx, const pc_args *a) {
         .g = &ctx->lv->world, .dtype = a->dtype, .op = a->op, .chunk = ctx->chunk, .dep = -1};
 }
 
-/* The group's ranks as global ranks: a block of rank r sits at r * count in the public
- * all-gather / reduce-scatter layouts. */
-static inline void rank_blocks(const pc_group *g, size_t count, size_t *off, size_t *len) {
-    for (int v = 0; v < g->n; v++) off[v] = (size_t)g->rank[v] * count, len[v] = count;
+/* One block per member in the public all-gather / reduce-scatter layout: the block of the
+ * rank at position v sits at rank * count. Free the result and *store; NULL: out of memory. */
+static inline pc_blkset *rank_sets(const pc_group *g, size_t count, pc_blk **store) {
+    size_t *off = malloc(sizeof(size_t) * 2 * (size_t)g->n);
+    if (!off) return NULL;
+    for (int v = 0; v < g->n; v++) off[v] = (size_t)g->rank[v] * count, off[g->n + v] = count;
+    pc_blkset *set = blksets_single(g->n, off, off + g->n, store);
+    free(off);
+    return set;
 }
 
 /* Every algorithm can run: for can_run slots of algorithms without limits. */

@@ -63,4 +63,14 @@ static inline double hier_cost_half(const pc_env *e, const pc_args *a, double S,
     return lat + worst + (sum - worst) / segs;
 }
 
+/* A scatter from (or gather to) the root through its host link, then one half over the levels:
+ * hierarchical broadcast (reduce = 0) and reduce (reduce = 1). */
+static inline double hier_cost_rooted(const pc_env *e, const pc_args *a, int reduce) {
+    const pc_levels *lv = e->lv;
+    int top = lv->nlevels - 1;
+    double S = cost_bytes(lv, a);
+    return lv->nranks * cost_alpha(lv, top) + S / cost_beta(lv, top, 0) +
+           hier_cost_half(e, a, S, reduce);
+}
+
 #endif
