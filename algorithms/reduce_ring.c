@@ -40,12 +40,7 @@ static podcclResult_t build(pc_sched *s, const pc_args *a, const pc_build_ctx *c
 
 static double cost(const pc_env *e, const pc_args *a) {
     double t = cost_table(e, a, "ring");
-    if (t >= 0) return t;
-    int n = e->lv->nranks;
-    double S = cost_bytes(e->lv, a), al, be, c = 131072;
-    cost_ring_link(e->lv, &al, &be);
-    double steps = n - 2 + (S > c ? S / c : 1);
-    return steps * (al + (S < c ? S : c) / be) + cost_gamma(e, a, S);
+    return t >= 0 ? t : cost_chain(e, a) + cost_gamma(e, a, cost_bytes(e->lv, a));
 }
 
 const pc_algo_desc pc_algo_reduce_ring = {

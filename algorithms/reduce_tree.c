@@ -38,12 +38,9 @@ static podcclResult_t build(pc_sched *s, const pc_args *a, const pc_build_ctx *c
 
 static double cost(const pc_env *e, const pc_args *a) {
     if (cost_one_domain(e->lv)) return PC_COST_UNMEASURED;
-    const pc_levels *lv = e->lv;
-    int n = lv->nranks, depth = 0, top = lv->nlevels - 1;
-    while ((1 << depth) < n) depth++;
-    double S = cost_bytes(lv, a), c = 131072, nc = S > c ? S / c : 1;
-    return (depth + nc - 1) * cost_alpha(lv, top) + depth * S / cost_beta(lv, top, 0) +
-           (depth - 1) * (S < c ? S : c) / cost_beta(lv, top, 0) + cost_gamma(e, a, depth * S);
+    int depth;
+    double t = cost_tree(e, a, &depth);
+    return t + cost_gamma(e, a, depth * cost_bytes(e->lv, a));
 }
 
 const pc_algo_desc pc_algo_reduce_tree = {

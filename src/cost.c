@@ -147,3 +147,21 @@ double cost_rhd(const pc_env *e, const pc_args *a, double S, int halving) {
     }
     return t;
 }
+
+double cost_chain(const pc_env *e, const pc_args *a) {
+    int n = e->lv->nranks;
+    double S = cost_bytes(e->lv, a), al, be, c = 131072;
+    cost_ring_link(e->lv, &al, &be);
+    double steps = n - 2 + (S > c ? S / c : 1);
+    return steps * (al + (S < c ? S : c) / be);
+}
+
+double cost_tree(const pc_env *e, const pc_args *a, int *depth) {
+    const pc_levels *lv = e->lv;
+    int n = lv->nranks, d = 0, top = lv->nlevels - 1;
+    while ((1 << d) < n) d++;
+    double S = cost_bytes(lv, a), c = 131072, nc = S > c ? S / c : 1;
+    *depth = d;
+    return (d + nc - 1) * cost_alpha(lv, top) + d * S / cost_beta(lv, top, 0) +
+           (d - 1) * (S < c ? S : c) / cost_beta(lv, top, 0);
+}

@@ -35,5 +35,11 @@ void cost_ring_link(const pc_levels *lv, double *alpha, double *beta);
  * halving, S when doubling whole vectors; plus the fold of the n - p extra ranks. */
 double cost_rhd(const pc_env *e, const pc_args *a, double S, int halving);
 int cost_pow2_below(int n);
+/* A chain along the ring pipelined in chunks (ring broadcast and reduce): n - 2 + S/chunk chunk
+ * steps on the slowest level the ring crosses. No reduction term. */
+double cost_chain(const pc_env *e, const pc_args *a);
+/* A binomial tree pipelined in chunks (tree broadcast and reduce): log2(n) + S/chunk - 1 steps,
+ * the root's link sending every chunk log2(n) times. No reduction term; *depth = log2(n). */
+double cost_tree(const pc_env *e, const pc_args *a, int *depth);
 
 #endif
