@@ -50,6 +50,15 @@ void boot_close(pc_boot *b);
 /* 1 if peer is this rank's neighbour on the bootstrap ring and its socket has closed (the
  * process exited or its host went away). Never blocks; 0 for any other peer. */
 int boot_peer_gone(pc_boot *b, int peer);
+/* Never blocks: 1 when init has failed elsewhere and this rank should stop waiting: a ring
+ * neighbour's socket closed (that rank died) or an abort notice arrived from either neighbour.
+ * *culprit is the rank to blame (-1 unknown) and why the reason, ready for an error message
+ * ("rank 3 died during init (its bootstrap socket closed; seen by rank 2)"). 0 otherwise. */
+int boot_poll_abort(pc_boot *b, int *culprit, char *why, size_t len);
+/* Best effort, bounded (tens of ms at most): tells both ring neighbours that this rank gives up
+ * init because of culprit (-1 unknown) with why; they pass the notice on around the ring, so
+ * every rank learns the first cause without waiting for its timeout. */
+void boot_send_abort(pc_boot *b, int culprit, const char *why);
 /* Parses "host:port" (IPv4, [IPv6] or a name) into *out. */
 podcclResult_t boot_parse_addr(const char *s, pc_sockaddr *out);
 /* The address of the interface chosen by PODCCL_SOCKET_IFNAME (port 0). */
