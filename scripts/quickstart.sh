@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 mode=${1:-bench}
 build=${BUILD_DIR:-_build}
 
-packages=(build-essential autoconf automake libtool pkg-config libhwloc-dev libjansson-dev libcmocka-dev
+packages=(build-essential autoconf automake libtool pkg-config libhwloc-dev libjansson-dev libssl-dev libcmocka-dev
           libopenmpi-dev openmpi-bin mpich libmpich-dev libfabric-dev libibverbs-dev librdmacm-dev iproute2)
 if [ "${SKIP_APT:-0}" != 1 ]; then
   missing=()
