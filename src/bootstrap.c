@@ -1,10 +1,13 @@
-/* Bootstrap over TCP. The root (a thread started by podcclGetUniqueId, or by rank 0 in
- * podcclCommInitFromEnv) collects one hello per rank, checks the secret, and answers every rank
- * with the table of listen addresses. Ranks then connect a ring (rank -> rank+1) and use it for
- * all-gathers during setup. A hello with a wrong secret is refused and does not disturb the
- * others; an inconsistent nranks or a duplicate rank fails the whole rendezvous, and the root
- * answers every rank with that error instead of letting them wait. */
-#include "bootstrap.h"
+/* Bootstrap over TCP, rank side. A rank connects to the rendezvous root (boot_root.c), both
+ * prove they know the job's secret (HMAC challenge-response, boot_proto.h), and the root answers
+ * every rank with the table of listen addresses, or with why the rendezvous failed (a rank died
+ * after joining, ranks disagree, the deadline passed with ranks missing: named). Ranks then
+ * connect a ring (rank -> rank+1), authenticated the same way, and use it for the setup
+ * all-gathers in frames; an ABORT frame carries the first cause of a failed init around the ring
+ * so every rank names it at once instead of waiting for its timeout. Silent or hostile
+ * connections to any listener are handled concurrently with a short deadline and a cap: they cost
+ * the job nothing. */
+#include "boot_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,29 +17,15 @@
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <pthread.h>
-#include <sys/random.h>
 #include <unistd.h>
 
-enum { HELLO_OK = 0, HELLO_REFUSED = 1, HELLO_MISMATCH = 2 };
+/* ---- socket helpers: everything waits with poll() up to a deadline, never forever ---------- */
 
-typedef struct {
-    uint64_t magic;
-    uint8_t secret[16];
-    int32_t rank, nranks;
-    pc_sockaddr listen;
-} hello_t;
-
-typedef struct {
-    int32_t status;
-    int32_t nranks;
-} reply_t;
-
-static socklen_t addr_len(const pc_sockaddr *a) {
+socklen_t boot_addr_len(const pc_sockaddr *a) {
     return a->sa.sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
-static const char *addr_str(const pc_sockaddr *a, char *buf, size_t n) {
+const char *boot_addr_str(const pc_sockaddr *a, char *buf, size_t n) {
     char ip[INET6_ADDRSTRLEN] = "?";
     int port;
     if (a->sa.sa_family == AF_INET6) {
@@ -50,9 +39,7 @@ static const char *addr_str(const pc_sockaddr *a, char *buf, size_t n) {
     return buf;
 }
 
-/* ---- socket helpers: everything waits with poll() up to a deadline, never forever ---------- */
-
-static podcclResult_t wait_fd(int fd, short ev, double deadline, const char *what) {
+podcclResult_t boot_wait_fd(int fd, short ev, double deadline, const char *what) {
     for (;;) {
         double left = deadline - pc_now();
         if (left <= 0) return pc_err(NULL, podcclTimeout, "bootstrap: timed out %s", what);
@@ -64,7 +51,7 @@ static podcclResult_t wait_fd(int fd, short ev, double deadline, const char *wha
     }
 }
 
-static podcclResult_t send_all(int fd, const void *buf, size_t n, double deadline) {
+podcclResult_t boot_send_all(int fd, const void *buf, size_t n, double deadline) {
     const char *p = buf;
     while (n) {
         ssize_t r = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -72,7 +59,7 @@ static podcclResult_t send_all(int fd, const void *buf, size_t n, double deadlin
             p += r;
             n -= (size_t)r;
         } else if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
-            PCCHECK(wait_fd(fd, POLLOUT, deadline, "sending to a peer"));
+            PCCHECK(boot_wait_fd(fd, POLLOUT, deadline, "sending to a peer"));
         } else {
             return pc_err(NULL, podcclRemoteError, "bootstrap: peer closed the connection (%s)",
                           r < 0 ? strerror(errno) : "send returned 0");
@@ -81,7 +68,7 @@ static podcclResult_t send_all(int fd, const void *buf, size_t n, double deadlin
     return podcclSuccess;
 }
 
-static podcclResult_t recv_all(int fd, void *buf, size_t n, double deadline) {
+podcclResult_t boot_recv_all(int fd, void *buf, size_t n, double deadline) {
     char *p = buf;
     while (n) {
         ssize_t r = recv(fd, p, n, MSG_DONTWAIT);
@@ -91,7 +78,7 @@ static podcclResult_t recv_all(int fd, void *buf, size_t n, double deadline) {
         } else if (r == 0) {
             return pc_err(NULL, podcclRemoteError, "bootstrap: peer closed the connection");
         } else if (errno == EAGAIN || errno == EINTR) {
-            PCCHECK(wait_fd(fd, POLLIN, deadline, "waiting for a peer"));
+            PCCHECK(boot_wait_fd(fd, POLLIN, deadline, "waiting for a peer"));
         } else {
             return pc_err(NULL, podcclRemoteError, "bootstrap: recv: %s", strerror(errno));
         }
@@ -99,17 +86,21 @@ static podcclResult_t recv_all(int fd, void *buf, size_t n, double deadline) {
     return podcclSuccess;
 }
 
-static podcclResult_t listen_on(pc_sockaddr *addr, int *fd_out) {
-    int fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+podcclResult_t boot_listen_on(pc_sockaddr *addr, int *fd_out) {
+    int fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return pc_err(NULL, podcclSystemError, "bootstrap: socket: %s", strerror(errno));
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     char s[80];
-    if (bind(fd, &addr->sa, addr_len(addr)) != 0 || listen(fd, 1024) != 0) {
+    if (bind(fd, &addr->sa, boot_addr_len(addr)) != 0 || listen(fd, 4096) != 0) {
         int e = errno;
         close(fd);
-        return pc_err(NULL, podcclSystemError, "bootstrap: cannot listen on %s: %s",
-                      addr_str(addr, s, sizeof(s)), strerror(e));
+        return pc_err(NULL, podcclSystemError, "bootstrap: cannot listen on %s: %s%s",
+                      boot_addr_str(addr, s, sizeof(s)), strerror(e),
+                      e == EADDRINUSE ? " (another process has this port: another job, or an "
+                                        "earlier run of this one)"
+                      : e == EADDRNOTAVAIL ? " (the address is not one of this host's)"
+                                           : "");
     }
     socklen_t len = sizeof(*addr);
     getsockname(fd, &addr->sa, &len);
@@ -117,15 +108,17 @@ static podcclResult_t listen_on(pc_sockaddr *addr, int *fd_out) {
     return podcclSuccess;
 }
 
-/* Connects, retrying while the listener is not up yet (the root may start after the ranks). */
-static podcclResult_t connect_to(const pc_sockaddr *addr, double deadline, int *fd_out) {
+/* One TCP connection attempt, retried while nobody listens yet (the root may start after the
+ * ranks) if retry is set. Fails at once otherwise. */
+static podcclResult_t connect_to(const pc_sockaddr *addr, double deadline, int retry,
+                                 const char *who, int *fd_out) {
     char s[80];
     double backoff = 0.001;
     for (;;) {
         int fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
             return pc_err(NULL, podcclSystemError, "bootstrap: socket: %s", strerror(errno));
-        if (connect(fd, &addr->sa, addr_len(addr)) == 0) {
+        if (connect(fd, &addr->sa, boot_addr_len(addr)) == 0) {
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
             *fd_out = fd;
@@ -133,31 +126,134 @@ static podcclResult_t connect_to(const pc_sockaddr *addr, double deadline, int *
         }
         int e = errno;
         close(fd);
-        if (e != ECONNREFUSED && e != ETIMEDOUT && e != EINTR && e != EAGAIN)
-            return pc_err(NULL, podcclSystemError, "bootstrap: connect to %s: %s",
-                          addr_str(addr, s, sizeof(s)), strerror(e));
-        if (pc_now() + backoff > deadline)
-            return pc_err(NULL, podcclRemoteError,
-                          "bootstrap: nobody listens at %s (%s); is the root process alive?",
-                          addr_str(addr, s, sizeof(s)), strerror(e));
+        int transient = e == ECONNREFUSED || e == ETIMEDOUT || e == EINTR || e == EAGAIN;
+        if (!transient || !retry || pc_now() + backoff > deadline)
+            return pc_err(NULL, transient ? podcclRemoteError : podcclSystemError,
+                          "bootstrap: cannot connect to %s at %s: %s", who,
+                          boot_addr_str(addr, s, sizeof(s)), strerror(e));
         usleep((useconds_t)(backoff * 1e6));
         if (backoff < 0.1) backoff *= 2;
     }
 }
 
-static podcclResult_t accept_from(int lfd, double deadline, int *fd_out) {
+/* ---- the acceptor's side of the handshake ---------------------------------------------------- */
+
+void boot_pend_drop(boot_pend **pend, int *npend, int i) {
+    close((*pend)[i].fd);
+    (*pend)[i] = (*pend)[--*npend];
+}
+
+static int uid_refused(int fd, const char *role) {
+    uid_t uid;
+    if (bp_peer_uid(fd, &uid) != 1 || uid == geteuid()) return 0;
+    pc_log(PC_LOG_WARN, PC_SUB_BOOT, "bootstrap: refused a %s owned by uid %u (this job: uid %u)",
+           role, (unsigned)uid, (unsigned)geteuid());
+    return 1;
+}
+
+void boot_accept_pending(int lfd, boot_pend **pend, int *npend) {
     for (;;) {
-        PCCHECK(wait_fd(lfd, POLLIN, deadline, "waiting for a connection"));
-        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd >= 0) {
-            int one = 1;
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-            *fd_out = fd;
-            return podcclSuccess;
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) return; /* EAGAIN: all taken; other errors: the next poll retries */
+        if (uid_refused(fd, "connection")) {
+            close(fd);
+            continue;
         }
-        if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
-            return pc_err(NULL, podcclSystemError, "bootstrap: accept: %s", strerror(errno));
+        if (*npend >= BOOT_MAX_PENDING) {
+            int oldest = 0;
+            for (int i = 1; i < *npend; i++)
+                if ((*pend)[i].deadline < (*pend)[oldest].deadline) oldest = i;
+            pc_log(PC_LOG_WARN, PC_SUB_BOOT,
+                   "bootstrap: %d connections have not authenticated: dropping the oldest",
+                   *npend);
+            boot_pend_drop(pend, npend, oldest);
+        }
+        boot_pend *p = realloc(*pend, sizeof(**pend) * (size_t)(*npend + 1));
+        if (!p) {
+            close(fd);
+            return;
+        }
+        *pend = p;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        p[*npend] = (boot_pend){.fd = fd, .deadline = pc_now() + BOOT_HANDSHAKE_S};
+        ++*npend;
     }
+}
+
+int boot_pend_progress(boot_pend *p, const uint8_t key[PC_SECRET_BYTES], int self_rank) {
+    size_t need = p->stage == 0 ? BP_M1_BYTES : BP_M1_BYTES + BP_M3_BYTES;
+    while (p->have < need) {
+        ssize_t r = recv(p->fd, p->buf + p->have, need - p->have, MSG_DONTWAIT);
+        if (r > 0) {
+            p->have += (size_t)r;
+        } else if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+            return 0;
+        } else {
+            return -1; /* closed before authenticating: a stranger, or a rank that gave up */
+        }
+    }
+    char err[128];
+    if (p->stage == 0) {
+        if (bp_m1_decode(p->buf, BP_M1_BYTES, &p->m1, err, sizeof(err)) != 0) {
+            pc_log(PC_LOG_WARN, PC_SUB_BOOT, "bootstrap: refused a connection: %s", err);
+            return -1;
+        }
+        bp_m2 m2 = {.status = BP_OK, .rank = self_rank};
+        if (bp_random(m2.nonce, BP_NONCE) != 0) return -1;
+        bp_m2_encode(&m2, p->m2);
+        bp_mac_a(key, p->buf, p->m2, p->m2 + BP_M2_BYTES - BP_MAC);
+        /* 80 bytes on a fresh connection always fit its send buffer. */
+        if (send(p->fd, p->m2, BP_M2_BYTES, MSG_NOSIGNAL | MSG_DONTWAIT) != BP_M2_BYTES)
+            return -1;
+        p->stage = 1;
+        return boot_pend_progress(p, key, self_rank);
+    }
+    uint8_t want[BP_MAC];
+    bp_mac_c(key, p->buf, p->m2, want);
+    if (!bp_mac_equal(want, p->buf + BP_M1_BYTES)) {
+        pc_log(PC_LOG_WARN, PC_SUB_BOOT,
+               "bootstrap: refused a connection claiming rank %d: it does not know the secret",
+               p->m1.rank);
+        return -1;
+    }
+    return 1;
+}
+
+/* ---- the connector's side ------------------------------------------------------------------- */
+
+/* Sends M1 on a fresh connection (fits its send buffer) and keeps it in m1. */
+static podcclResult_t hello_send(int fd, uint32_t kind, int rank, int nranks,
+                                 const pc_sockaddr *listen, uint8_t m1[BP_M1_BYTES]) {
+    bp_m1 h = {.version = BP_VERSION, .kind = kind, .rank = rank, .nranks = nranks};
+    h.listen = *listen;
+    h.pid = (uint32_t)getpid();
+    h.uid = (uint32_t)geteuid();
+    if (bp_random(h.nonce, BP_NONCE) != 0)
+        return pc_err(NULL, podcclSystemError, "bootstrap: no random bytes (RAND_bytes)");
+    bp_m1_encode(&h, m1);
+    return boot_send_all(fd, m1, BP_M1_BYTES, pc_now() + 1);
+}
+
+/* With M2 received: checks the acceptor proved the key, then proves it back (M3). */
+static podcclResult_t hello_finish(int fd, const uint8_t key[PC_SECRET_BYTES],
+                                   const uint8_t m1[BP_M1_BYTES], const uint8_t m2b[BP_M2_BYTES],
+                                   int want_rank, const char *who) {
+    bp_m2 m2;
+    char err[128];
+    if (bp_m2_decode(m2b, BP_M2_BYTES, &m2, err, sizeof(err)) != 0)
+        return pc_err(NULL, podcclRemoteError, "bootstrap: %s: %s", who, err);
+    uint8_t want[BP_MAC], m3[BP_MAC];
+    bp_mac_a(key, m1, m2b, want);
+    if (!bp_mac_equal(want, m2.mac) || (want_rank >= 0 && m2.rank != want_rank))
+        return pc_err(NULL, podcclRemoteError,
+                      "bootstrap: %s does not know this job's secret: a different unique id "
+                      "(another job, or a stale one), or a process that is not part of this job "
+                      "took the address; nothing was sent to it",
+                      who);
+    if (uid_refused(fd, who)) return pc_err(NULL, podcclRemoteError, "bootstrap: %s: wrong uid", who);
+    bp_mac_c(key, m1, m2b, m3);
+    return boot_send_all(fd, m3, BP_MAC, pc_now() + 1);
 }
 
 /* ---- interfaces ---------------------------------------------------------------------------- */
@@ -229,6 +325,10 @@ podcclResult_t boot_parse_addr(const char *s, pc_sockaddr *out) {
     if (hl >= sizeof(host)) return pc_err(NULL, podcclInvalidArgument, "host name too long");
     memcpy(host, s, hl);
     host[hl] = 0;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (colon[1] < '0' || colon[1] > '9' || *end || port < 1 || port > 65535)
+        return pc_err(NULL, podcclInvalidArgument, "address '%s': port must be 1..65535", s);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
     int r = getaddrinfo(host, colon + 1, &hints, &res);
     if (r != 0)
@@ -239,227 +339,154 @@ podcclResult_t boot_parse_addr(const char *s, pc_sockaddr *out) {
     return podcclSuccess;
 }
 
-/* ---- root -------------------------------------------------------------------------------- */
-
-typedef struct {
-    int lfd;
-    uint8_t secret[16];
-    double timeout;
-} root_args;
-
-static void root_reply_close(int fd, int32_t status, double deadline) {
-    reply_t r = {.status = status};
-    send_all(fd, &r, sizeof(r), deadline);
-    close(fd);
-}
-
-static void *root_thread(void *arg) {
-    root_args a = *(root_args *)arg;
-    free(arg);
-    double deadline = pc_now() + a.timeout;
-    int nranks = -1, joined = 0, failed = 0;
-    int *fds = NULL;
-    pc_sockaddr *addrs = NULL;
-    for (;;) {
-        int fd;
-        if (accept_from(a.lfd, deadline, &fd) != podcclSuccess) break;
-        hello_t h;
-        if (recv_all(fd, &h, sizeof(h), pc_now() + 10) != podcclSuccess) {
-            close(fd);
-            continue;
-        }
-        if (h.magic != PC_ID_MAGIC || memcmp(h.secret, a.secret, 16) != 0) {
-            pc_log(PC_LOG_WARN, PC_SUB_BOOT,
-                   "bootstrap root: refused a connection with a wrong secret");
-            root_reply_close(fd, HELLO_REFUSED, pc_now() + 1);
-            continue;
-        }
-        if (nranks < 0 && h.nranks > 0 && h.nranks <= (1 << 20)) {
-            nranks = h.nranks;
-            fds = malloc(sizeof(int) * nranks);
-            addrs = calloc(nranks, sizeof(*addrs));
-            if (!fds || !addrs) break;
-            for (int i = 0; i < nranks; i++) fds[i] = -1;
-        }
-        if (failed || h.nranks != nranks || h.rank < 0 || h.rank >= nranks || fds[h.rank] >= 0) {
-            pc_log(PC_LOG_WARN, PC_SUB_BOOT,
-                   "bootstrap root: rank %d says nranks=%d, expected %d (or duplicate rank): "
-                   "failing the rendezvous",
-                   h.rank, h.nranks, nranks);
-            root_reply_close(fd, HELLO_MISMATCH, pc_now() + 1);
-            if (!failed && fds)
-                for (int i = 0; i < nranks; i++)
-                    if (fds[i] >= 0) root_reply_close(fds[i], HELLO_MISMATCH, pc_now() + 1);
-            failed = 1;
-            continue; /* keep answering late ranks with the error until the deadline */
-        }
-        fds[h.rank] = fd;
-        addrs[h.rank] = h.listen;
-        if (++joined == nranks) {
-            reply_t r = {.status = HELLO_OK, .nranks = nranks};
-            for (int i = 0; i < nranks; i++) {
-                double dl = pc_now() + a.timeout;
-                if (send_all(fds[i], &r, sizeof(r), dl) == podcclSuccess)
-                    send_all(fds[i], addrs, sizeof(*addrs) * nranks, dl);
-                close(fds[i]);
-                fds[i] = -1;
-            }
-            break;
-        }
-    }
-    if (fds)
-        for (int i = 0; i < nranks; i++)
-            if (fds[i] >= 0) close(fds[i]);
-    free(fds);
-    free(addrs);
-    close(a.lfd);
-    return NULL;
-}
-
-podcclResult_t boot_root_start(pc_id *id, const pc_sockaddr *bind_addr, double timeout) {
-    memset(id, 0, sizeof(*id));
-    id->magic = PC_ID_MAGIC;
-    if (bind_addr) {
-        id->addr = *bind_addr;
-    } else {
-        const char *commid = pc_param_str("PODCCL_COMM_ID");
-        if (commid)
-            PCCHECK(boot_parse_addr(commid, &id->addr));
-        else
-            PCCHECK(boot_pick_interface(&id->addr));
-    }
-    if (getrandom(id->secret, sizeof(id->secret), 0) != (ssize_t)sizeof(id->secret))
-        return pc_err(NULL, podcclSystemError, "getrandom: %s", strerror(errno));
-    return boot_root_start_secret(id, timeout);
-}
-
-podcclResult_t boot_root_start_secret(pc_id *id, double timeout) {
-    int lfd;
-    PCCHECK(listen_on(&id->addr, &lfd));
-    root_args *a = malloc(sizeof(*a));
-    if (!a) {
-        close(lfd);
-        return pc_err(NULL, podcclSystemError, "out of memory");
-    }
-    a->lfd = lfd;
-    memcpy(a->secret, id->secret, 16);
-    a->timeout = timeout;
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int r = pthread_create(&t, &attr, root_thread, a);
-    pthread_attr_destroy(&attr);
-    if (r != 0) {
-        close(lfd);
-        free(a);
-        return pc_err(NULL, podcclSystemError, "pthread_create: %s", strerror(r));
-    }
-    char s[80];
-    pc_log(PC_LOG_INFO, PC_SUB_BOOT, "bootstrap root listening on %s",
-           addr_str(&id->addr, s, sizeof(s)));
+podcclResult_t boot_decode_id(const void *bytes, size_t len, pc_id *out) {
+    if (len < sizeof(pc_id))
+        return pc_err(NULL, podcclInvalidArgument, "unique id: %zu bytes, need %zu", len,
+                      sizeof(pc_id));
+    memcpy(out, bytes, sizeof(*out));
+    if (out->magic != PC_ID_MAGIC)
+        return pc_err(NULL, podcclInvalidArgument,
+                      "not a unique id from podcclGetUniqueId of this podccl version (bad magic)");
+    int fam = out->addr.sa.sa_family;
+    if (fam != AF_INET && fam != AF_INET6)
+        return pc_err(NULL, podcclInvalidArgument,
+                      "unique id: root address family %d is neither IPv4 nor IPv6", fam);
+    if (out->addr.sin.sin_port == 0)
+        return pc_err(NULL, podcclInvalidArgument, "unique id: root address has port 0");
     return podcclSuccess;
 }
 
-/* ---- ranks ------------------------------------------------------------------------------- */
+/* ---- ring frames and abort notices ----------------------------------------------------------- */
 
-typedef struct {
-    uint64_t magic;
-    uint8_t secret[16];
-    int32_t rank;
-} ring_hello_t;
+static int ring_next(const pc_boot *b) { return (b->rank + 1) % b->nranks; }
+static int ring_prev(const pc_boot *b) { return (b->rank + b->nranks - 1) % b->nranks; }
 
-podcclResult_t boot_init(pc_boot *b, const pc_id *id, int rank, int nranks, double timeout) {
-    podcclResult_t res = podcclSuccess;
-    int rootfd = -1, lfd = -1;
-    pc_sockaddr *addrs = NULL;
-    char s[80];
-    memset(b, 0, sizeof(*b));
-    b->rank = rank, b->nranks = nranks, b->timeout = timeout;
-    b->next_fd = b->prev_fd = -1;
-    memcpy(b->secret, id->secret, 16);
-    double deadline = pc_now() + timeout;
-    if (id->magic != PC_ID_MAGIC)
-        return pc_err(NULL, podcclInvalidArgument, "unique id is not a podccl id (bad magic)");
+/* Sends an ABORT frame to both neighbours without waiting (a full socket skips that side). */
+static void abort_out(pc_boot *b, int culprit, int reporter, const char *why) {
+    uint8_t f[BP_FRAME_BYTES + 8 + BP_MAX_WHY];
+    size_t n = bp_abort_encode(culprit, reporter, why, f + BP_FRAME_BYTES);
+    bp_frame_encode(BP_FRAME_ABORT, (uint32_t)n, f);
+    int fds[2] = {b->next_fd, b->prev_fd};
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0 && (i == 0 || fds[1] != fds[0]))
+            (void)!send(fds[i], f, BP_FRAME_BYTES + n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
 
-    PCCHECKGOTO(connect_to(&id->addr, deadline, &rootfd), res, out);
-    /* Listen on the address that reaches the root: it is routable from the other ranks. */
-    hello_t h = {.magic = PC_ID_MAGIC, .rank = rank, .nranks = nranks};
-    memcpy(h.secret, id->secret, 16);
-    socklen_t len = sizeof(h.listen);
-    getsockname(rootfd, &h.listen.sa, &len);
-    /* PODCCL_SOCKET_IFNAME, when set, names the interface for every bootstrap socket. */
-    const char *ifspec = pc_param_str("PODCCL_SOCKET_IFNAME");
-    if (ifspec && *ifspec) PCCHECKGOTO(boot_pick_interface(&h.listen), res, out);
-    if (h.listen.sa.sa_family == AF_INET6)
-        h.listen.sin6.sin6_port = 0;
-    else
-        h.listen.sin.sin_port = 0;
-    b->local = h.listen;
-    PCCHECKGOTO(listen_on(&h.listen, &lfd), res, out);
-    PCCHECKGOTO(send_all(rootfd, &h, sizeof(h), deadline), res, out);
-    reply_t r;
-    res = recv_all(rootfd, &r, sizeof(r), deadline);
-    if (res != podcclSuccess) {
-        res = pc_err(NULL, res, "bootstrap: no answer from the root at %s",
-                     addr_str(&id->addr, s, sizeof(s)));
-        goto out;
-    }
-    if (r.status == HELLO_REFUSED) {
-        res = pc_err(NULL, podcclRemoteError,
-                     "bootstrap: the root at %s refused us: wrong secret in the unique id",
-                     addr_str(&id->addr, s, sizeof(s)));
-        goto out;
-    }
-    if (r.status != HELLO_OK || r.nranks != nranks) {
-        res = pc_err(NULL, podcclRemoteError,
-                     "bootstrap: ranks disagree on nranks or a rank joined twice (this rank: "
-                     "rank %d of %d)",
-                     rank, nranks);
-        goto out;
-    }
-    addrs = malloc(sizeof(*addrs) * nranks);
-    if (!addrs) {
-        res = pc_err(NULL, podcclSystemError, "out of memory");
-        goto out;
-    }
-    PCCHECKGOTO(recv_all(rootfd, addrs, sizeof(*addrs) * nranks, deadline), res, out);
+static void abort_record(pc_boot *b, int culprit, const char *why) {
+    if (b->aborted) return;
+    b->aborted = 1;
+    b->abort_culprit = culprit;
+    snprintf(b->abort_why, sizeof(b->abort_why), "%s", why);
+}
 
-    if (nranks > 1) {
-        ring_hello_t rh = {.magic = PC_ID_MAGIC, .rank = rank};
-        memcpy(rh.secret, id->secret, 16);
-        PCCHECKGOTO(connect_to(&addrs[(rank + 1) % nranks], deadline, &b->next_fd), res, out);
-        PCCHECKGOTO(send_all(b->next_fd, &rh, sizeof(rh), deadline), res, out);
-        while (b->prev_fd < 0) {
-            int fd;
-            PCCHECKGOTO(accept_from(lfd, deadline, &fd), res, out);
-            ring_hello_t in;
-            if (recv_all(fd, &in, sizeof(in), deadline) == podcclSuccess &&
-                in.magic == PC_ID_MAGIC && memcmp(in.secret, id->secret, 16) == 0 &&
-                in.rank == (rank + nranks - 1) % nranks) {
-                b->prev_fd = fd;
-            } else {
-                pc_log(PC_LOG_WARN, PC_SUB_BOOT, "bootstrap: refused a ring connection");
-                close(fd);
-            }
-        }
+void boot_send_abort(pc_boot *b, int culprit, const char *why) {
+    if (b->aborted || b->nranks < 2) return;
+    abort_record(b, culprit, why);
+    abort_out(b, culprit, b->rank, why);
+}
+
+static podcclResult_t abort_error(pc_boot *b) {
+    return pc_err(NULL, podcclRemoteError, "bootstrap: %s", b->abort_why);
+}
+
+/* fd (the neighbour `who`) is readable and no data is expected from it: an abort notice or the
+ * end of the connection. Records the cause, passes it on, returns RemoteError naming it. */
+static podcclResult_t ring_notice(pc_boot *b, int fd, int who) {
+    uint8_t h[BP_FRAME_BYTES], pay[8 + BP_MAX_WHY];
+    uint32_t type = 0, len = 0;
+    char why[BP_MAX_WHY + 1], err[96];
+    int32_t culprit = who, reporter = b->rank;
+    int ok = boot_recv_all(fd, h, sizeof(h), pc_now() + 1) == podcclSuccess &&
+             bp_frame_decode(h, sizeof(h), &type, &len, err, sizeof(err)) == 0 &&
+             type == BP_FRAME_ABORT && boot_recv_all(fd, pay, len, pc_now() + 1) == podcclSuccess &&
+             bp_abort_decode(pay, len, &culprit, &reporter, why, sizeof(why)) == 0;
+    if (!ok) {
+        culprit = who, reporter = b->rank;
+        snprintf(why, sizeof(why),
+                 "rank %d died during init (its bootstrap connection to rank %d closed)", who,
+                 b->rank);
     }
-out:
-    free(addrs);
-    if (rootfd >= 0) close(rootfd);
-    if (lfd >= 0) close(lfd);
-    if (res != podcclSuccess) boot_close(b);
-    return res;
+    if (!b->aborted) {
+        abort_record(b, culprit, why);
+        abort_out(b, culprit, reporter, why);
+    }
+    return abort_error(b);
+}
+
+int boot_poll_abort(pc_boot *b, int *culprit, char *why, size_t len) {
+    *culprit = -1;
+    if (b->aborted) {
+        *culprit = b->abort_culprit;
+        snprintf(why, len, "%s", b->abort_why);
+        return 1;
+    }
+    if (b->nranks < 2 || b->next_fd < 0 || b->prev_fd < 0) return 0;
+    struct pollfd p[2] = {{.fd = b->prev_fd, .events = POLLIN}, {.fd = b->next_fd, .events = POLLIN}};
+    if (poll(p, 2, 0) <= 0) return 0;
+    for (int i = 0; i < 2; i++) {
+        if (!p[i].revents) continue;
+        uint8_t h[BP_FRAME_BYTES];
+        ssize_t r = recv(p[i].fd, h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
+        if (r > 0 && (r < (ssize_t)sizeof(h) || h[0] == BP_FRAME_DATA)) continue; /* setup data */
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        ring_notice(b, p[i].fd, i == 0 ? ring_prev(b) : ring_next(b));
+        *culprit = b->abort_culprit;
+        snprintf(why, len, "%s", b->abort_why);
+        return 1;
+    }
+    return 0;
+}
+
+/* Receives one DATA frame of exactly `bytes` from prev, watching next for notices. */
+static podcclResult_t ring_recv(pc_boot *b, void *buf, size_t bytes, double deadline) {
+    for (;;) {
+        struct pollfd p[2] = {{.fd = b->prev_fd, .events = POLLIN},
+                              {.fd = b->next_fd, .events = POLLIN}};
+        double left = deadline - pc_now();
+        if (left <= 0)
+            return pc_err(NULL, podcclTimeout,
+                          "bootstrap: rank %d waited %.0f s for rank %d during setup (stuck, or "
+                          "a rank before it is)",
+                          b->rank, b->timeout, ring_prev(b));
+        int r = poll(p, 2, (int)(left * 1000) + 1);
+        if (r < 0 && errno != EINTR)
+            return pc_err(NULL, podcclSystemError, "bootstrap: poll: %s", strerror(errno));
+        if (r <= 0) continue;
+        if (p[1].revents) return ring_notice(b, b->next_fd, ring_next(b));
+        if (!p[0].revents) continue;
+        uint8_t h[BP_FRAME_BYTES];
+        ssize_t n = recv(b->prev_fd, h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
+        if (n <= 0 || h[0] != BP_FRAME_DATA) return ring_notice(b, b->prev_fd, ring_prev(b));
+        uint32_t type, len;
+        char err[96];
+        PCCHECK(boot_recv_all(b->prev_fd, h, sizeof(h), deadline));
+        if (bp_frame_decode(h, sizeof(h), &type, &len, err, sizeof(err)) != 0 || len != bytes)
+            return pc_err(NULL, podcclInternalError,
+                          "bootstrap: rank %d sent a setup message of %u bytes, expected %zu "
+                          "(%s): ranks run different podccl versions or calls",
+                          ring_prev(b), len, bytes, err);
+        podcclResult_t res = boot_recv_all(b->prev_fd, buf, bytes, deadline);
+        if (res != podcclSuccess) return ring_notice(b, b->prev_fd, ring_prev(b));
+        return podcclSuccess;
+    }
 }
 
 podcclResult_t boot_allgather(pc_boot *b, void *data, size_t bytes) {
     char *d = data;
     int n = b->nranks;
+    if (b->aborted) return abort_error(b);
+    if (bytes > (1u << 30))
+        return pc_err(NULL, podcclInternalError, "bootstrap: all-gather slot over 1 GiB");
     for (int s = 0; s < n - 1; s++) {
         double deadline = pc_now() + b->timeout;
         int send_slot = (b->rank - s + n) % n, recv_slot = (b->rank - s - 1 + n) % n;
-        PCCHECK(send_all(b->next_fd, d + (size_t)send_slot * bytes, bytes, deadline));
-        PCCHECK(recv_all(b->prev_fd, d + (size_t)recv_slot * bytes, bytes, deadline));
+        uint8_t h[BP_FRAME_BYTES];
+        bp_frame_encode(BP_FRAME_DATA, (uint32_t)bytes, h);
+        if (boot_send_all(b->next_fd, h, sizeof(h), deadline) != podcclSuccess ||
+            boot_send_all(b->next_fd, d + (size_t)send_slot * bytes, bytes, deadline) !=
+                podcclSuccess)
+            return ring_notice(b, b->next_fd, ring_next(b));
+        PCCHECK(ring_recv(b, d + (size_t)recv_slot * bytes, bytes, deadline));
     }
     return podcclSuccess;
 }
@@ -475,14 +502,16 @@ podcclResult_t boot_barrier(pc_boot *b) {
 void boot_close(pc_boot *b) {
     if (b->next_fd >= 0) close(b->next_fd);
     if (b->prev_fd >= 0) close(b->prev_fd);
+    if (b->has_lfd) close(b->lfd);
     b->next_fd = b->prev_fd = -1;
+    b->has_lfd = 0;
+    free(b->addrs);
+    b->addrs = NULL;
 }
 
 int boot_peer_gone(pc_boot *b, int peer) {
     if (b->nranks < 2 || peer == b->rank) return 0;
-    int fd = peer == (b->rank + 1) % b->nranks               ? b->next_fd
-             : peer == (b->rank + b->nranks - 1) % b->nranks ? b->prev_fd
-                                                             : -1;
+    int fd = peer == ring_next(b) ? b->next_fd : peer == ring_prev(b) ? b->prev_fd : -1;
     if (fd < 0) return 0;
     /* No setup traffic flows while collectives run: readable means end of stream. */
     struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
@@ -492,11 +521,231 @@ int boot_peer_gone(pc_boot *b, int peer) {
     ssize_t r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
     return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
+/* ---- joining: the root's answer ------------------------------------------------------------ */
 
-int boot_poll_abort(pc_boot *b, int *culprit, char *why, size_t len) {
-    (void)b, (void)why, (void)len;
-    *culprit = -1;
+static podcclResult_t answer_error(const bp_answer *a, int rank, int nranks, const char *root) {
+    switch (a->status) {
+    case BP_MISMATCH:
+        return pc_err(NULL, podcclInvalidArgument,
+                      "bootstrap: ranks disagree on the number of ranks, or two processes claim "
+                      "one rank (this rank: %d of %d; the root at %s failed the rendezvous)",
+                      rank, nranks, root);
+    case BP_DEAD:
+        return pc_err(NULL, podcclRemoteError,
+                      "bootstrap: rank %d died during init: it joined the rendezvous, then its "
+                      "connection to the root closed before every rank had joined",
+                      a->culprit);
+    case BP_TIMEOUT:
+        return pc_err(NULL, podcclTimeout,
+                      "bootstrap: %u rank%s never joined the rendezvous at %s before its "
+                      "deadline; the first missing is rank %d (not started, dead before "
+                      "joining, or given a different unique id)",
+                      a->missing, a->missing == 1 ? "" : "s", root, a->culprit);
+    default:
+        return pc_err(NULL, podcclSystemError,
+                      "bootstrap: the root at %s dropped this rendezvous (too many unique ids "
+                      "open in its process)",
+                      root);
+    }
+}
+
+/* After the handshake: the root's answer (the table, or why the rendezvous failed), checked
+ * against the key and this rank's nonce. */
+static podcclResult_t join_answer(pc_boot *b, int fd, const uint8_t m1[BP_M1_BYTES],
+                                  const char *root, double deadline) {
+    uint8_t head[BP_ANSWER_BYTES];
+    bp_answer a;
+    char err[96];
+    podcclResult_t res = boot_recv_all(fd, head, sizeof(head), deadline);
+    if (res == podcclTimeout)
+        return pc_err(NULL, podcclTimeout,
+                      "bootstrap: rank %d: the root at %s has not completed the rendezvous "
+                      "within %.0f s (ranks missing; the root names them at its own deadline)",
+                      b->rank, root, b->timeout);
+    if (res != podcclSuccess)
+        return pc_err(NULL, podcclRemoteError,
+                      "bootstrap: the root at %s closed the connection before answering (the "
+                      "process that called podcclGetUniqueId has exited or crashed?)",
+                      root);
+    if (bp_answer_decode(head, sizeof(head), &a, err, sizeof(err)) != 0)
+        return pc_err(NULL, podcclRemoteError, "bootstrap: bad answer from the root at %s: %s",
+                      root, err);
+    size_t tbytes = a.status == BP_OK ? (size_t)a.nranks * BP_ADDR_BYTES : 0;
+    if (a.status == BP_OK && a.nranks != b->nranks)
+        return pc_err(NULL, podcclRemoteError, "bootstrap: the root's table has %d ranks, not %d",
+                      a.nranks, b->nranks);
+    uint8_t *table = tbytes ? malloc(tbytes) : NULL;
+    if (tbytes && !table) return pc_err(NULL, podcclSystemError, "out of memory");
+    if (tbytes) res = boot_recv_all(fd, table, tbytes, deadline);
+    uint8_t want[BP_MAC];
+    if (res == podcclSuccess) {
+        bp_mac_answer(b->secret, m1 + 16, head, table, tbytes, want);
+        if (!bp_mac_equal(want, a.mac))
+            res = pc_err(NULL, podcclRemoteError,
+                         "bootstrap: the answer from %s is not signed with this job's secret",
+                         root);
+    }
+    if (res == podcclSuccess && a.status != BP_OK)
+        res = answer_error(&a, b->rank, b->nranks, root);
+    if (res == podcclSuccess && !(b->addrs = calloc((size_t)b->nranks, sizeof(*b->addrs))))
+        res = pc_err(NULL, podcclSystemError, "out of memory");
+    for (int r = 0; res == podcclSuccess && r < b->nranks; r++)
+        if (bp_get_addr(table + (size_t)r * BP_ADDR_BYTES, &b->addrs[r], err, sizeof(err)) != 0)
+            res = pc_err(NULL, podcclRemoteError, "bootstrap: rank %d's address: %s", r, err);
+    free(table);
+    return res;
+}
+
+/* Connects to the root, authenticates both ways, and waits for the table. */
+static podcclResult_t join_root(pc_boot *b, const pc_id *id, double deadline) {
+    int fd = -1;
+    char root[80];
+    boot_addr_str(&id->addr, root, sizeof(root));
+    PCCHECK(connect_to(&id->addr, deadline, 1, "the rendezvous root", &fd));
+    /* Listen on the address that reaches the root: it is routable from the other ranks. */
+    pc_sockaddr l;
+    socklen_t len = sizeof(l);
+    getsockname(fd, &l.sa, &len);
+    podcclResult_t res = podcclSuccess;
+    const char *ifspec = pc_param_str("PODCCL_SOCKET_IFNAME");
+    if (ifspec && *ifspec) res = boot_pick_interface(&l);
+    if (l.sa.sa_family == AF_INET6)
+        l.sin6.sin6_port = 0;
+    else
+        l.sin.sin_port = 0;
+    b->local = l;
+    if (res == podcclSuccess) res = boot_listen_on(&l, &b->lfd);
+    if (res == podcclSuccess) b->has_lfd = 1;
+    uint8_t m1[BP_M1_BYTES], m2[BP_M2_BYTES];
+    if (res == podcclSuccess) res = hello_send(fd, BP_KIND_ROOT, b->rank, b->nranks, &l, m1);
+    if (res == podcclSuccess) {
+        res = boot_recv_all(fd, m2, sizeof(m2), deadline);
+        if (res != podcclSuccess)
+            res = pc_err(NULL, res == podcclTimeout ? podcclTimeout : podcclRemoteError,
+                         "bootstrap: no challenge from the root at %s (a process that is not a "
+                         "podccl root has this port?)",
+                         root);
+    }
+    char who[120];
+    snprintf(who, sizeof(who), "the process at %s (the rendezvous root)", root);
+    if (res == podcclSuccess) res = hello_finish(fd, b->secret, m1, m2, -1, who);
+    if (res == podcclSuccess) res = join_answer(b, fd, m1, root, deadline);
+    close(fd);
+    return res;
+}
+
+/* ---- the ring ------------------------------------------------------------------------------ */
+
+typedef struct {
+    uint8_t m1[BP_M1_BYTES], m2[BP_M2_BYTES];
+    size_t have;
+    int done;
+} ring_out;
+
+/* The outgoing connection's M2 has (partly) arrived. */
+static podcclResult_t ring_out_progress(pc_boot *b, ring_out *o) {
+    char who[120], a[80];
+    snprintf(who, sizeof(who), "rank %d at %s", ring_next(b),
+             boot_addr_str(&b->addrs[ring_next(b)], a, sizeof(a)));
+    while (o->have < BP_M2_BYTES) {
+        ssize_t r = recv(b->next_fd, o->m2 + o->have, BP_M2_BYTES - o->have, MSG_DONTWAIT);
+        if (r > 0) {
+            o->have += (size_t)r;
+        } else if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+            return podcclSuccess;
+        } else {
+            char why[200];
+            snprintf(why, sizeof(why), "rank %d died during init (%s closed the connection)",
+                     ring_next(b), who);
+            boot_send_abort(b, ring_next(b), why);
+            return abort_error(b);
+        }
+    }
+    PCCHECK(hello_finish(b->next_fd, b->secret, o->m1, o->m2, ring_next(b), who));
+    o->done = 1;
+    return podcclSuccess;
+}
+
+/* An incoming connection authenticated: it must be prev's ring connection. */
+static int ring_take(pc_boot *b, const boot_pend *p) {
+    if (p->m1.kind == BP_KIND_RING && p->m1.rank == ring_prev(b) && p->m1.nranks == b->nranks &&
+        b->prev_fd < 0)
+        return 1;
+    pc_log(PC_LOG_WARN, PC_SUB_BOOT,
+           "bootstrap: refused a ring connection from rank %d of %d (kind %u): expected rank %d",
+           p->m1.rank, p->m1.nranks, p->m1.kind, ring_prev(b));
     return 0;
 }
 
-void boot_send_abort(pc_boot *b, int culprit, const char *why) { (void)b, (void)culprit, (void)why; }
+/* Connects to next and accepts prev at once; strangers on the listener are served
+ * concurrently and cost nothing. */
+static podcclResult_t ring_connect(pc_boot *b, double deadline) {
+    char a[80], why[200];
+    ring_out o = {0};
+    podcclResult_t res = connect_to(&b->addrs[ring_next(b)], deadline, 0, "a ring peer", &b->next_fd);
+    if (res != podcclSuccess) {
+        snprintf(why, sizeof(why),
+                 "rank %d is gone during init (its bootstrap port %s refuses connections: it "
+                 "died, or failed and exited)",
+                 ring_next(b), boot_addr_str(&b->addrs[ring_next(b)], a, sizeof(a)));
+        boot_send_abort(b, ring_next(b), why);
+        return abort_error(b);
+    }
+    PCCHECK(hello_send(b->next_fd, BP_KIND_RING, b->rank, b->nranks, &b->addrs[b->rank], o.m1));
+    boot_pend *pend = NULL;
+    int npend = 0;
+    res = podcclSuccess;
+    while (res == podcclSuccess && (!o.done || b->prev_fd < 0)) {
+        double now = pc_now();
+        if (now > deadline) {
+            res = pc_err(NULL, podcclTimeout,
+                         o.done ? "bootstrap: rank %d never connected to rank %d within %.0f s "
+                                  "(stuck or dead)"
+                                : "bootstrap: rank %d did not answer rank %d within %.0f s",
+                         o.done ? ring_prev(b) : ring_next(b), b->rank, b->timeout);
+            break;
+        }
+        struct pollfd *p = calloc((size_t)npend + 3, sizeof(*p));
+        if (!p) {
+            res = pc_err(NULL, podcclSystemError, "out of memory");
+            break;
+        }
+        p[0] = (struct pollfd){.fd = b->lfd, .events = POLLIN};
+        p[1] = (struct pollfd){.fd = b->next_fd, .events = POLLIN};
+        /* prev may already send its first all-gather frame: read it later, not here. */
+        p[2] = (struct pollfd){.fd = -1};
+        for (int i = 0; i < npend; i++) p[3 + i] = (struct pollfd){.fd = pend[i].fd, .events = POLLIN};
+        int r = poll(p, (nfds_t)npend + 3, 100);
+        if (r > 0 && p[1].revents)
+            res = o.done ? ring_notice(b, b->next_fd, ring_next(b)) : ring_out_progress(b, &o);
+        for (int i = npend - 1; res == podcclSuccess && i >= 0; i--) {
+            int st = p[3 + i].revents ? boot_pend_progress(&pend[i], b->secret, b->rank) : 0;
+            if (st == 1 && ring_take(b, &pend[i])) {
+                b->prev_fd = pend[i].fd;
+                pend[i] = pend[--npend];
+            } else if (st != 0 || now > pend[i].deadline) {
+                boot_pend_drop(&pend, &npend, i);
+            }
+        }
+        if (res == podcclSuccess && r > 0 && p[0].revents) boot_accept_pending(b->lfd, &pend, &npend);
+        free(p);
+    }
+    while (npend > 0) boot_pend_drop(&pend, &npend, 0);
+    free(pend);
+    return res;
+}
+
+podcclResult_t boot_init(pc_boot *b, const pc_id *id, int rank, int nranks, double timeout) {
+    memset(b, 0, sizeof(*b));
+    b->rank = rank, b->nranks = nranks, b->timeout = timeout;
+    b->next_fd = b->prev_fd = b->lfd = -1;
+    b->abort_culprit = -1;
+    memcpy(b->secret, id->secret, PC_SECRET_BYTES);
+    double deadline = pc_now() + timeout;
+    pc_id chk;
+    PCCHECK(boot_decode_id(id, sizeof(*id), &chk));
+    podcclResult_t res = join_root(b, id, deadline);
+    if (res == podcclSuccess && nranks > 1) res = ring_connect(b, deadline);
+    if (res != podcclSuccess) boot_close(b);
+    return res;
+}
