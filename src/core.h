@@ -63,9 +63,25 @@ void pc_log_write(int level, int subsys, const char *fmt, ...)
 
 /* ---- Parameters (param.c) ------------------------------------------------------------------- */
 
-/* Every PODCCL_* variable is declared once in param.c's table, with default and doc. */
+/* Every PODCCL_* variable is declared once in param.c's table, with default, type, range and
+ * doc (docs/env.md). A variable set to "" counts as unset. */
+/* The value, or the default when unset; the default also when the value is invalid (possible
+ * only if it changed after pc_param_check_all), with a WARN. 0 for "auto" of an
+ * integer-or-auto parameter (callers check pc_param_str for "auto" first) and when neither
+ * value nor default is a number. */
 long long pc_param_int(const char *name);
 const char *pc_param_str(const char *name); /* NULL when unset and no default */
+/* Checks every set variable of the table against its type and range: podcclInvalidArgument
+ * with a message naming each bad variable, its value and what is allowed. Also logs, once per
+ * process, a WARN for each unknown PODCCL_* variable naming the closest known one. Called at the
+ * start of podcclGetUniqueId and every init, so that the readers above see valid values only.
+ * Reads the environment: not thread-safe against setenv. */
+podcclResult_t pc_param_check_all(void);
+/* 0 if value is valid for the parameter name; else -1 with a message in err. Pure: no
+ * getenv, no logging, no allocation that outlives the call. Unknown names: -1. err may be NULL
+ * (len 0). Integers: decimal digits with an optional leading '-', no whitespace, no leading
+ * zero, no octal/hex, overflow detected. Thread-safe. */
+int pc_param_validate(const char *name, const char *value, char *err, size_t len);
 
 /* ---- Types and reductions (reduce.c) -------------------------------------------------------- */
 
