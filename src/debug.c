@@ -14,6 +14,7 @@ static char log_host[64];
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
 static __thread int log_rank = -1;
 static __thread char thread_err[512];
+static __thread podcclResult_t thread_err_rc; /* code of the error thread_err describes */
 
 static const struct {
     const char *name;
@@ -99,6 +100,7 @@ podcclResult_t pc_err(podcclComm_t comm, podcclResult_t rc, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(thread_err, sizeof(thread_err), fmt, ap);
     va_end(ap);
+    thread_err_rc = rc;
     if (comm) {
         pthread_mutex_lock(&comm->err_lock);
         snprintf(comm->last_err, sizeof(comm->last_err), "%s", thread_err);
@@ -109,8 +111,38 @@ podcclResult_t pc_err(podcclComm_t comm, podcclResult_t rc, const char *fmt, ...
 }
 
 const char *podcclGetLastError(podcclComm_t comm) {
-    if (comm && comm->magic == PC_COMM_MAGIC && comm->last_err[0]) return comm->last_err;
+    if (comm && pc_comm_live(comm, NULL) && comm->last_err[0]) return comm->last_err;
     return thread_err;
+}
+
+/* The first breaking error's message is written under err_lock together with async_err, so a
+ * reader that sees async_err set and then takes the lock finds the message. Later errors (the
+ * "broken by an earlier error" of every later call, harmless InvalidArguments) only change
+ * last_err, so the cause is named once, and never replaced by a later or earlier harmless one. */
+podcclResult_t pc_comm_fail_why(podcclComm_t comm, podcclResult_t rc, const char *why) {
+    pthread_mutex_lock(&comm->err_lock);
+    int expected = podcclSuccess;
+    if (atomic_compare_exchange_strong(&comm->async_err, &expected, (int)rc)) {
+        if (why)
+            snprintf(comm->first_err, sizeof(comm->first_err), "%s", why);
+        else if (thread_err_rc == rc && thread_err[0])
+            snprintf(comm->first_err, sizeof(comm->first_err), "%s", thread_err);
+        else /* rc came back without a message of its own on this thread */
+            snprintf(comm->first_err, sizeof(comm->first_err), "rank %d: %s", comm->rank,
+                     podcclGetErrorString(rc));
+    }
+    pthread_mutex_unlock(&comm->err_lock);
+    return rc;
+}
+
+podcclResult_t pc_comm_fail(podcclComm_t comm, podcclResult_t rc) {
+    return pc_comm_fail_why(comm, rc, NULL);
+}
+
+void pc_comm_first_err(podcclComm_t comm, char *buf, size_t len) {
+    pthread_mutex_lock(&comm->err_lock);
+    snprintf(buf, len, "%s", comm->first_err);
+    pthread_mutex_unlock(&comm->err_lock);
 }
 
 const char *podcclGetErrorString(podcclResult_t r) {

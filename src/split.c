@@ -28,9 +28,9 @@ static podcclResult_t check_args(podcclComm_t comm, int color, podcclComm_t *new
                                  const podcclConfig_t *config) {
     if (newcomm) *newcomm = NULL;
     if (!comm) return pc_err(NULL, podcclInvalidArgument, "podcclCommSplit: comm is NULL");
-    if (comm->magic != PC_COMM_MAGIC)
+    if (!pc_comm_live(comm, NULL)) /* checked without reading comm: it may be freed memory */
         return pc_err(NULL, podcclInvalidArgument,
-                      "podcclCommSplit: comm is not a live communicator");
+                      "podcclCommSplit: comm is not a live communicator (destroyed?)");
     if (!newcomm) return pc_err(comm, podcclInvalidArgument, "podcclCommSplit: newcomm is NULL");
     if (color < 0 && color != PODCCL_SPLIT_NOCOLOR)
         return pc_err(comm, podcclInvalidArgument,
