@@ -8,9 +8,11 @@
  * buffer, then every rank copies the other slices from their owners' receive buffers as soon
  * as the owner publishes them (a per-piece progress word), so gathering overlaps reducing.
  *
- * Every operation: publish buffer addresses and enter seq; wait for the peers this rank reads;
+ * Every operation: publish buffer addresses, their sizes and the operation's signature, and
+ * enter seq; wait for the peers this rank reads and check that they called the same operation;
  * work; publish done seq; wait until the peers that read this rank's buffers are done, because
- * the caller may reuse them as soon as the call returns. */
+ * the caller may reuse them as soon as the call returns. Reads never reach past the size a peer
+ * declared (md_cma_read), whatever count this rank was given. */
 #include "algorithms/flat.h"
 #include "src/comm.h"
 #include "src/memdom.h"
@@ -20,6 +22,25 @@
 static podcclResult_t wait_all(podcclComm_t comm, int word, uint64_t v) {
     for (int i = 1; i < comm->nranks; i++)
         PCCHECK(md_word_wait(comm, (comm->rank + i) % comm->nranks, word, v));
+    return podcclSuccess;
+}
+
+/* Waits until rank p published its buffers for single-copy operation seq, and checks that they
+ * belong to the same call as ours. p stays in this operation while anyone may read it (it waits
+ * for its readers' done words), so what it published cannot change under us. */
+static podcclResult_t enter(podcclComm_t comm, int p, uint64_t seq) {
+    PCCHECK(md_word_wait(comm, p, MD_W_CMA_ENTER, seq));
+    uint64_t s, h;
+    md_cma_op(comm, p, &s, &h);
+    if (h == comm->ex->cur.hash) return podcclSuccess;
+    pc_sig theirs;
+    if (!md_sig_get(comm, p, s, &theirs)) theirs = (pc_sig){.hash = h, .seq = s, .coll = -1};
+    return pc_mismatch(comm, comm->topo->local_ranks[p], &theirs);
+}
+
+static podcclResult_t enter_all(podcclComm_t comm, uint64_t seq) {
+    for (int i = 1; i < comm->nranks; i++)
+        PCCHECK(enter(comm, (comm->rank + i) % comm->nranks, seq));
     return podcclSuccess;
 }
 
@@ -47,7 +68,7 @@ static podcclResult_t reduce_slice(podcclComm_t comm, const pc_args *a, const ch
         for (int i = 1; i < n; i++) {
             int p = (me + i) % n;
             char *b = buf + (size_t)(i - 1) * pe * es;
-            PCCHECK(md_cma_read(comm, p, b, md_cma_addr(comm, p, 0) + (first + off) * es, m * es));
+            PCCHECK(md_cma_read(comm, p, 0, (first + off) * es, b, m * es));
             srcs[i] = b;
         }
         pc_reduce_n(dst + off * es, srcs, n, m, a->dtype, a->op);
@@ -69,8 +90,8 @@ static podcclResult_t gather_slice(podcclComm_t comm, int p, int which, char *ds
             ready >> PIECE_SHIFT > seq ? npieces : (size_t)(ready & ((1u << PIECE_SHIFT) - 1));
         if (upto > npieces) upto = npieces;
         size_t from = got * pe, to = upto * pe < len ? upto * pe : len;
-        PCCHECK(md_cma_read(comm, p, dst + from * es,
-                            md_cma_addr(comm, p, which) + (first + from) * es, (to - from) * es));
+        PCCHECK(
+            md_cma_read(comm, p, which, (first + from) * es, dst + from * es, (to - from) * es));
         got = upto;
     }
     return podcclSuccess;
@@ -92,6 +113,43 @@ static size_t cma_tmp_bytes(podcclComm_t comm, const pc_args *a) {
     }
 }
 
+/* Bytes of the send, receive and aux buffers this rank publishes: what its peers may read. */
+static void declared(podcclComm_t comm, const pc_args *a, size_t len[3]) {
+    int n = comm->nranks, me = comm->rank;
+    size_t es = pc_type_size(a->dtype), B = a->count * es, N = (size_t)n;
+    len[0] = len[1] = len[2] = 0;
+    switch (a->coll) {
+    case PC_ALLREDUCE:
+        len[0] = len[1] = B;
+        break;
+    case PC_REDUCE:
+        len[0] = B, len[1] = me == a->root ? B : 0, len[2] = (a->count / N + 1) * es;
+        break;
+    case PC_REDUCESCATTER:
+        len[0] = B * N, len[1] = B;
+        break;
+    case PC_ALLGATHER:
+        len[0] = B, len[1] = B * N;
+        break;
+    case PC_BROADCAST:
+        len[0] = me == a->root ? B : 0, len[1] = B;
+        break;
+    case PC_ALLTOALL:
+        len[0] = len[1] = B * N;
+        break;
+    case PC_ALLTOALLV:
+        for (int p = 0; p < n; p++) {
+            const size_t *c = a->counts;
+            size_t s = (c[n + p] + c[p]) * es, r = (c[3 * n + p] + c[2 * n + p]) * es;
+            if (c[p] && s > len[0]) len[0] = s;
+            if (c[2 * n + p] && r > len[1]) len[1] = r;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
 podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
     int n = comm->nranks, me = comm->rank;
     size_t es = pc_type_size(a->dtype), count = a->count;
@@ -105,13 +163,15 @@ podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
     }
     if (a->coll == PC_REDUCE) aux = comm->ex->tmp + (size_t)(n - 1) * piece_elems(comm, es) * es;
     const size_t *cnt = a->counts;
-    md_cma_publish(comm, send, recv, aux, cnt, cnt ? cnt + n : NULL);
+    size_t decl[3];
+    declared(comm, a, decl);
+    md_cma_publish(comm, (const void *const[3]){send, recv, aux}, decl, cnt, cnt ? cnt + n : NULL);
     md_word_set(comm, MD_W_CMA_ENTER, seq);
 
     switch (a->coll) {
     case PC_ALLREDUCE: {
         size_t first = blk_off(count, n, me), len = blk_off(count, n, me + 1) - first;
-        PCCHECK(wait_all(comm, MD_W_CMA_ENTER, seq));
+        PCCHECK(enter_all(comm, seq));
         PCCHECK(reduce_slice(comm, a, send, recv + first * es, first, len, seq, 1));
         for (int i = 1; i < n; i++) {
             int p = (me + i) % n;
@@ -123,7 +183,7 @@ podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
     }
     case PC_REDUCE: {
         size_t first = blk_off(count, n, me), len = blk_off(count, n, me + 1) - first;
-        PCCHECK(wait_all(comm, MD_W_CMA_ENTER, seq));
+        PCCHECK(enter_all(comm, seq));
         char *dst = me == a->root ? recv + first * es : aux;
         PCCHECK(reduce_slice(comm, a, send, dst, first, len, seq, 1));
         if (me == a->root)
@@ -137,7 +197,7 @@ podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
         break;
     }
     case PC_REDUCESCATTER:
-        PCCHECK(wait_all(comm, MD_W_CMA_ENTER, seq));
+        PCCHECK(enter_all(comm, seq));
         PCCHECK(reduce_slice(comm, a, send, recv, (size_t)me * count, count, seq, 0));
         break;
     case PC_ALLGATHER: {
@@ -145,8 +205,8 @@ podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
         if (send != recv + (size_t)me * B) memcpy(recv + (size_t)me * B, send, B);
         for (int i = 1; i < n; i++) {
             int p = (me + i) % n;
-            PCCHECK(md_word_wait(comm, p, MD_W_CMA_ENTER, seq));
-            PCCHECK(md_cma_read(comm, p, recv + (size_t)p * B, md_cma_addr(comm, p, 0), B));
+            PCCHECK(enter(comm, p, seq));
+            PCCHECK(md_cma_read(comm, p, 0, 0, recv + (size_t)p * B, B));
         }
         break;
     }
@@ -154,8 +214,8 @@ podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
         if (me == a->root) {
             if (send != recv) memcpy(recv, send, count * es);
         } else {
-            PCCHECK(md_word_wait(comm, a->root, MD_W_CMA_ENTER, seq));
-            PCCHECK(md_cma_read(comm, a->root, recv, md_cma_addr(comm, a->root, 0), count * es));
+            PCCHECK(enter(comm, a->root, seq));
+            PCCHECK(md_cma_read(comm, a->root, 0, 0, recv, count * es));
         }
         break;
     case PC_ALLTOALL:
@@ -164,25 +224,21 @@ podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
             int p = (me + i) % n;
             size_t c, d, rc = cnt ? cnt[2 * n + p] : count,
                          rd = cnt ? cnt[3 * n + p] : count * (size_t)p;
-            if (p != me) PCCHECK(md_word_wait(comm, p, MD_W_CMA_ENTER, seq));
+            if (p != me) PCCHECK(enter(comm, p, seq));
             if (cnt) {
                 if (p == me)
                     c = cnt[me], d = cnt[n + me];
                 else
                     md_cma_counts(comm, p, me, &c, &d);
-                if (c != rc)
-                    return pc_err(
-                        comm, podcclInvalidUsage,
-                        "podcclAllToAllv: rank %d sends %zu elements to rank %d, which expects %zu",
-                        p, c, me, rc);
+                if (c != rc) /* both sides' counts, in bytes */
+                    return pc_size_mismatch(comm, p, &comm->ex->cur, c * es, rc * es);
             } else {
                 d = count * (size_t)me;
             }
             if (p == me)
                 memcpy(recv + rd * es, send + d * es, rc * es);
             else
-                PCCHECK(md_cma_read(comm, p, recv + rd * es, md_cma_addr(comm, p, 0) + d * es,
-                                    rc * es));
+                PCCHECK(md_cma_read(comm, p, 0, d * es, recv + rd * es, rc * es));
         }
         break;
     default:

@@ -31,9 +31,10 @@ size_t direct_bytes_needed(const pc_args *a, int n) {
 
 /* The buffer's first 8 bytes hold the sequence number of the data after them: a reader that
  * sees seq there sees the data (release/acquire), and a payload of up to 48 bytes arrives in
- * the same cache line as its flag. The next 8 bytes are a fingerprint of the call (collective,
- * count, type, op, root): a reader that finds a different one knows the ranks called different
- * collectives, and says so instead of computing garbage. */
+ * the same cache line as its flag. The next 8 bytes are the hash of the call's signature
+ * (pc_sig: collective, count, type, op, root and the operation's number on the communicator): a
+ * reader that finds a different one knows the ranks called different operations, and says so,
+ * naming both, instead of computing garbage. */
 #define HDR 16
 static _Atomic uint64_t *seq_word(podcclComm_t comm, int r, uint64_t seq) {
     return (_Atomic uint64_t *)md_direct_buf(comm, r, seq);
@@ -42,30 +43,28 @@ static const char *data_of(podcclComm_t comm, int r, uint64_t seq) {
     return md_direct_buf(comm, r, seq) + HDR;
 }
 
-static uint64_t fingerprint(const pc_args *a) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    uint64_t v[5] = {(uint64_t)a->coll, a->count, (uint64_t)a->dtype, (uint64_t)a->op,
-                     (uint64_t)a->root};
-    if (a->coll != PC_BROADCAST && a->coll != PC_REDUCE) v[4] = 0;
-    if (a->coll != PC_ALLREDUCE && a->coll != PC_REDUCE && a->coll != PC_REDUCESCATTER) v[3] = 0;
-    for (int i = 0; i < 5; i++) h = (h ^ v[i]) * 0x100000001b3ull;
-    return h;
-}
-
 static uint64_t *print_of(podcclComm_t comm, int r, uint64_t seq) {
     return (uint64_t *)(md_direct_buf(comm, r, seq) + 8);
+}
+
+/* Peer r posted another operation into this slot: find its signature among those it
+ * published (by the hash in the slot) to name both calls. */
+static podcclResult_t mismatch(podcclComm_t comm, int r, uint64_t hash) {
+    pc_sig theirs = {.hash = hash, .coll = -1}, g;
+    uint64_t last = md_sig_last(comm, r);
+    for (uint64_t s = last; s > 0 && s + PC_SIG_HIST > last; s--)
+        if (md_sig_get(comm, r, s, &g) && g.hash == hash) {
+            theirs = g;
+            break;
+        }
+    return pc_mismatch(comm, comm->topo->local_ranks[r], &theirs);
 }
 
 static podcclResult_t wait_posted(podcclComm_t comm, int r, uint64_t seq, uint64_t fp) {
     PCCHECK(md_wait_ge(comm, r, seq_word(comm, r, seq), seq));
     uint64_t got = atomic_load_explicit(seq_word(comm, r, seq), memory_order_acquire);
     if (got != seq || *print_of(comm, r, seq) != fp)
-        return pc_err(
-            comm, podcclInvalidUsage,
-            "rank %d: rank %d is in a different collective (one-shot operation %llu vs %llu, "
-            "or different count/type/op/root): every rank must call the same collectives "
-            "in the same order",
-            comm->rank, r, (unsigned long long)got, (unsigned long long)seq);
+        return mismatch(comm, r, *print_of(comm, r, seq));
     return podcclSuccess;
 }
 
@@ -87,7 +86,7 @@ podcclResult_t direct_run(podcclComm_t comm, const pc_args *a) {
         for (int i = 1; i < n; i++)
             PCCHECK(md_word_wait(comm, (me + i) % n, MD_W_DIRECT_DONE, seq - D));
     int writes = a->coll != PC_BARRIER && (a->coll != PC_BROADCAST || me == a->root);
-    uint64_t fp = fingerprint(a);
+    uint64_t fp = comm->ex->cur.hash;
     if (writes && bytes) memcpy(md_direct_buf(comm, me, seq) + HDR, a->sendbuff, bytes);
     *print_of(comm, me, seq) = fp;
     atomic_store_explicit(seq_word(comm, me, seq), seq, memory_order_release);

@@ -17,6 +17,10 @@
  * immediate consumes tells the receiver that the piece is there and it copies it out. A message
  * shorter than the receive ends early (the sender drops the remaining clear-to-sends of that
  * message); a longer one is refused on both sides. Zero-byte messages take one empty write.
+ * Mismatched calls: a clear-to-send carries the receiver's operation signature (transport.h),
+ * which the sender compares before it writes the first piece; on a difference (or a message
+ * longer than the receive) it writes, instead of data, an error piece carrying its own signature
+ * and size (IMM_ERR), so that both ends name both calls and neither waits for the timeout.
  * Messages and pieces travel in order on the RC queue pair, so requests complete in posting
  * order.
  *
@@ -39,7 +43,7 @@
 #include "transports/ib/ib.h"
 
 #define IB_MAGIC 0x62696370u /* "pcib" */
-#define IB_VERSION 1
+#define IB_VERSION 2         /* 2: clear-to-sends carry the operation's signature */
 #define IMM_LAST (1u << 31)
 #define IMM_ERR (1u << 30)
 #define IMM_LEN ((1u << 30) - 1)
@@ -76,11 +80,19 @@ typedef struct {
     uint32_t magic, reason;
 } ib_rej;
 
-/* Clear-to-send: the receiver's slot that piece `piece` of message `seq` may be written to. */
+/* Clear-to-send: the receiver's slot that piece `piece` of message `seq` may be written to, for
+ * a receive of recv_bytes of operation sig. */
 typedef struct {
     uint64_t addr, recv_bytes;
     uint32_t rkey, slot_bytes, seq, piece;
+    pc_sig sig;
 } ib_cts;
+
+/* The payload of an error piece (IMM_ERR): the sender's operation and message size. */
+typedef struct {
+    pc_sig sig;
+    uint64_t bytes;
+} ib_errpiece;
 
 typedef struct ib_req {
     struct ib_conn *c;
@@ -91,6 +103,7 @@ typedef struct ib_req {
     int is_send, done;
     int pieces, cts_sent, got; /* receive: slots wanted, clear-to-sends sent, pieces arrived */
     int inflight, last_posted; /* send: writes not yet completed, last piece posted */
+    pc_sig sig;                /* the operation the message belongs to */
 } ib_req;
 
 typedef struct ib_listen {
@@ -139,6 +152,8 @@ typedef struct ib_conn {
     ib_req **ss_owner;      /* [R] */
     ib_req *sq_head, *sq_tail, *sq_post;
     /* failure */
+    int mism; /* 1: the calls differ (mism_peer: the peer's operation and size) */
+    ib_errpiece mism_peer;
     podcclResult_t err;
     int err_weak; /* err came from a flushed request: a later, more telling cause replaces it */
     char errmsg[400];
@@ -720,6 +735,7 @@ static void progress_recv(ib_conn *c) {
         m->slot_bytes = (uint32_t)L->slot;
         m->seq = r->seq;
         m->piece = (uint32_t)r->cts_sent;
+        m->sig = r->sig;
         struct ibv_sge sge = {.addr = (uintptr_t)m, .length = sizeof(*m), .lkey = c->reg->mr->lkey};
         struct ibv_send_wr wr = {.wr_id = wrid(c, WR_CTS, k),
                                  .sg_list = &sge,
@@ -766,13 +782,19 @@ static void progress_send(ib_conn *c) {
                                  .send_flags = IBV_SEND_SIGNALED,
                                  .wr = {.rdma = {.remote_addr = t->addr, .rkey = t->rkey}}},
                            *bad;
-        int too_long = r->got == 0 && r->bytes > t->recv_bytes;
-        if (!too_long && c->ss_count == L->R) return;
+        /* Another operation, or a longer message: nothing of it is written. */
+        int refuse = r->got == 0 && (r->bytes > t->recv_bytes || t->sig.hash != r->sig.hash);
+        if (c->ss_count == L->R) return;
         uint32_t len = 0, imm;
         int slot = (c->ss_first + c->ss_count) % L->R;
-        if (too_long) { /* tell the receiver, so that it fails too instead of waiting */
-            wr.wr_id = wrid(c, WR_ERR, 0);
-            imm = IMM_ERR | IMM_LAST;
+        if (refuse) { /* tell the receiver who we are, so that it fails too instead of waiting */
+            ib_errpiece *ep = (ib_errpiece *)(c->sslots + (size_t)slot * L->slot);
+            *ep = (ib_errpiece){.sig = r->sig, .bytes = r->bytes};
+            len = sizeof(*ep);
+            sge.addr = (uintptr_t)ep;
+            sge.length = len;
+            wr.wr_id = wrid(c, WR_ERR, slot);
+            imm = IMM_ERR | IMM_LAST | len;
         } else {
             size_t left = r->bytes - r->off;
             len = (uint32_t)(left < t->slot_bytes ? left : t->slot_bytes);
@@ -793,11 +815,10 @@ static void progress_send(ib_conn *c) {
             return;
         }
         c->cq_first = (c->cq_first + 1) % c->C, c->cq_count--;
-        if (too_long) {
-            conn_fail(c, podcclRemoteError, 0,
-                      "rank %d sent %zu bytes to rank %d, which posted a receive of only %llu "
-                      "bytes: mismatched counts or collective order",
-                      comm->rank, r->bytes, c->peer, (unsigned long long)t->recv_bytes);
+        if (refuse) {
+            c->mism = 1, c->mism_peer = (ib_errpiece){.sig = t->sig, .bytes = t->recv_bytes};
+            conn_fail(c, podcclInvalidUsage, 0, "rank %d: rank %d's receive does not match",
+                      comm->rank, c->peer);
             return;
         }
         c->ss_owner[slot] = r;
@@ -823,19 +844,18 @@ static void on_imm(ib_conn *c, uint32_t imm) {
                   c->peer);
         return;
     }
-    if (imm & IMM_ERR) {
-        conn_fail(c, podcclRemoteError, 0,
-                  "rank %d sent rank %d more than the %zu bytes rank %d posted to receive: "
-                  "mismatched counts or collective order",
-                  c->peer, comm->rank, r->bytes, comm->rank);
+    size_t len = imm & IMM_LEN;
+    if (imm & IMM_ERR) { /* the sender refused: its operation and size are in the slot */
+        c->mism = 1, c->mism_peer = (ib_errpiece){.sig = {.coll = -1}, .bytes = r->bytes + 1};
+        if (len >= sizeof(ib_errpiece))
+            memcpy(&c->mism_peer, c->rslots + (size_t)c->rs_first * L->slot, sizeof(ib_errpiece));
+        conn_fail(c, podcclInvalidUsage, 0, "rank %d: rank %d's send does not match", comm->rank,
+                  c->peer);
         return;
     }
-    size_t len = imm & IMM_LEN;
-    if (r->off + len > r->bytes) {
-        conn_fail(c, podcclRemoteError, 0,
-                  "rank %d sent rank %d more than the %zu bytes it posted to receive: "
-                  "mismatched counts or collective order",
-                  c->peer, comm->rank, r->bytes);
+    if (r->off + len > r->bytes) { /* cannot happen with a well-behaved sender */
+        c->mism = 1, c->mism_peer = (ib_errpiece){.sig = r->sig, .bytes = r->off + len};
+        conn_fail(c, podcclInvalidUsage, 0, "rank %d: rank %d sent too much", comm->rank, c->peer);
         return;
     }
     if (len) memcpy(r->buf + r->off, c->rslots + (size_t)c->rs_first * L->slot, len);
@@ -935,14 +955,24 @@ static podcclResult_t cq_poll(ib_listen *L) {
     return podcclSuccess;
 }
 
+/* A mismatch found on the connection (mism), named with both calls. */
+static podcclResult_t mismatch(ib_conn *c, const pc_sig *mine, size_t my_bytes) {
+    podcclComm_t comm = c->L->comm;
+    const ib_errpiece *p = &c->mism_peer;
+    if (p->sig.hash != mine->hash || p->sig.coll < 0) return pc_mismatch(comm, c->peer, &p->sig);
+    return pc_size_mismatch(comm, c->peer, mine, p->bytes, my_bytes);
+}
+
 /* Queues a request on its connection (in posting order) and tries to start it. */
-static podcclResult_t post(ib_conn *c, int is_send, void *buf, size_t bytes, void **req) {
+static podcclResult_t post(ib_conn *c, int is_send, void *buf, size_t bytes, const pc_sig *sig,
+                           void **req) {
     podcclComm_t comm = c->L->comm;
     *req = NULL;
+    if (c->mism) return mismatch(c, sig, bytes);
     if (c->err) return pc_err(comm, c->err, "%s", c->errmsg);
     ib_req *r = calloc(1, sizeof(*r));
     if (!r) return podcclSuccess; /* retry later */
-    r->c = c, r->is_send = is_send, r->buf = buf, r->bytes = bytes;
+    r->c = c, r->is_send = is_send, r->buf = buf, r->bytes = bytes, r->sig = *sig;
     ib_req **head = is_send ? &c->sq_head : &c->rq_head,
            **tail = is_send ? &c->sq_tail : &c->rq_tail;
     r->prev = *tail;
@@ -967,16 +997,17 @@ static podcclResult_t post(ib_conn *c, int is_send, void *buf, size_t bytes, voi
 }
 
 /* Posts a send; it progresses in test() once the receiver's clear-to-send arrives. */
-static podcclResult_t ib_isend(void *conn, const void *buf, size_t bytes, int tag, void *mr,
-                               void **req) {
-    (void)tag, (void)mr; /* staged: see the top of this file */
-    return post(conn, 1, (void *)buf, bytes, req);
+static podcclResult_t ib_isend(void *conn, const void *buf, size_t bytes, const pc_sig *sig,
+                               void *mr, void **req) {
+    (void)mr; /* staged: see the top of this file */
+    return post(conn, 1, (void *)buf, bytes, sig, req);
 }
 
 /* Posts a receive; its clear-to-sends go out at once as far as staging slots allow. */
-static podcclResult_t ib_irecv(void *conn, void *buf, size_t bytes, int tag, void *mr, void **req) {
-    (void)tag, (void)mr;
-    return post(conn, 0, buf, bytes, req);
+static podcclResult_t ib_irecv(void *conn, void *buf, size_t bytes, const pc_sig *sig, void *mr,
+                               void **req) {
+    (void)mr;
+    return post(conn, 0, buf, bytes, sig, req);
 }
 
 /* Drives the communicator's completions (and, now and then, its rdma_cm events) and the
@@ -991,6 +1022,7 @@ static podcclResult_t ib_test(void *req, int *done, size_t *bytes) {
     progress_send(c);
     *done = r->done;
     if (!r->done) {
+        if (c->mism) return mismatch(c, &r->sig, r->bytes);
         if (c->err) return pc_err(L->comm, c->err, "%s", c->errmsg);
         return podcclSuccess;
     }

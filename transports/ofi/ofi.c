@@ -18,6 +18,15 @@
  *     sender, once it holds the CTS for that sequence number, writes with fi_writedata, whose
  *     remote CQ data (sender rank, seq) completes the receive. One copy, no bounce buffer.
  *
+ * Mismatched calls (transport.h): an eager message carries its operation's signature as remote
+ * CQ data (pc_sig_wire: 40 bits of the hash, 24 of the number), which the receiver compares; a
+ * clear-to-send carries the receiver's full signature, which the sender compares before it writes.
+ * When the two ends chose different protocols (their sizes differ), the sender of an eager message
+ * gets a clear-to-send for it, or a sender that waited OFI_RTS_AFTER seconds for its clear-to-send
+ * tells the receiver its signature (ready-to-send), and the receiver finds an eager receive posted
+ * for it. Whoever finds a mismatch tells every peer (notice, on the control tag), so nobody waits
+ * for the timeout.
+ *
  * Memory registration meets the provider's mr_mode: FI_MR_LOCAL (verbs) gets a registration per
  * operation for local buffers and a once-registered control area; FI_MR_VIRT_ADDR, PROV_KEY,
  * ALLOCATED and ENDPOINT are honoured for the RMA target. Registrations of user buffers are not
@@ -32,20 +41,32 @@
 #include <rdma/fi_errno.h>
 #include <rdma/fi_rma.h>
 #include <rdma/fi_tagged.h>
+#include <sched.h>
 
 #include "src/comm.h"
 
 #define OFI_TAG_CTRL (1ull << 62)
 #define OFI_NCTRL 64 /* control receives kept posted */
 #define OFI_HANDLE_MAGIC 0x6f666931u
+#define OFI_RTS_AFTER 0.02  /* seconds an RMA send waits for its clear-to-send before it says so */
+#define OFI_EAGER_RING 8    /* sizes of the last eager sends per connection, for error messages */
+#define OFI_ANSWER_WAIT 0.5 /* seconds a rank that knows only a peer's hash waits for its call */
+#define OFI_NOTIFY_WAIT 1.0 /* seconds a mismatch notice may wait for a connection */
+#define OFI_DRAIN_WAIT 0.01 /* seconds a broken endpoint takes in messages before it closes */
 
 enum { CTX_REQ = 1, CTX_CTRL };
 enum { RQ_SEND, RQ_RECV, RQ_WSEND, RQ_WRECV };
 enum { ST_POSTED, ST_WAIT_CTS, ST_READY, ST_DONE, ST_ERROR };
+enum { CTL_CTS = 1, CTL_RTS, CTL_NOTICE, CTL_ANSWER };
 
+/* A control message. CTS: the receive of message seq is at {addr, key}, bytes long, for the
+ * operation sig. RTS: the send of message seq (bytes) waits for its clear-to-send. NOTICE: rank
+ * found that culprit's operation (other) differs from its own (sig). ANSWER: to a NOTICE that
+ * named this rank: its own call of that operation number (sig), so the reporter can name it. */
 typedef struct {
-    uint32_t rank, seq;
+    uint32_t kind, rank, seq, culprit;
     uint64_t addr, key, bytes;
+    pc_sig sig, other;
 } ofi_cts;
 
 typedef struct ofi_ep ofi_ep;
@@ -61,9 +82,17 @@ typedef struct ofi_req {
     char *rbuf;
     size_t bytes, got;
     struct fid_mr *mr;    /* per-operation registration (FI_MR_LOCAL or RMA target) */
-    ofi_cts cts;          /* RMA send: the receiver's CTS */
+    ofi_cts cts;          /* RMA send: the receiver's CTS; mism: the peer's CTS or RTS */
     struct ofi_req *next; /* per-connection list of RMA sends and receives in flight */
     struct ofi_req *live_prev, *live_next;
+    pc_sig sig;          /* the operation this message belongs to */
+    uint64_t rdata;      /* eager receive: the sender's signature hash (remote CQ data) */
+    int has_data, trunc; /* rdata valid; the message was longer than the receive */
+    int mism;            /* ST_ERROR because the peer's cts (CTS or RTS) does not fit */
+    size_t olen;         /* trunc: bytes that did not fit */
+    unsigned polls;      /* RMA send: tests while waiting for the CTS */
+    double rts_at;       /* when to send the RTS (0: not yet timed) */
+    int rts_sent;
     char err[160];
 } ofi_req;
 
@@ -86,6 +115,12 @@ struct ofi_conn {
     uint32_t sdone, rdone;    /* messages reported complete: the contract's posting order */
     ofi_req *wsends, *wrecvs; /* RMA requests awaiting CTS / the remote write */
     early_cts *early;         /* CTS that arrived before the matching isend */
+    early_cts *early_rts;     /* RTS that arrived before the matching irecv */
+    int proto_err;            /* proto_cts: a CTS for a message we sent eagerly, or an RTS for */
+    ofi_cts proto_cts;        /* a message of another operation that we never received */
+    int answered;             /* answer: the peer's ANSWER to our NOTICE */
+    ofi_cts answer;
+    size_t eager_sizes[OFI_EAGER_RING]; /* of the eager sends, by seq */
 };
 
 struct ofi_ep {
@@ -97,14 +132,21 @@ struct ofi_ep {
     struct fid_cq *cq;
     struct fid_ep *ep;
     int mr_local, mr_virt, mr_prov_key, mr_endpoint, rma;
+    int cq_data; /* 8 bytes of remote CQ data: eager messages carry their hash */
+    int notice;  /* a peer's mismatch notice arrived (notice_msg) */
+    ofi_cts notice_msg;
     uint64_t next_key;
     size_t eager_bytes;
     ofi_ctrl *ctrl;
     struct fid_mr *ctrl_mr;
-    ofi_conn **conns;  /* [nranks] */
-    ofi_req *live;     /* every request not yet handed back, freed at close */
-    int ready_waiting; /* some RMA send holds its CTS but its write is not posted yet */
-    char broken[200];  /* a failure of the endpoint itself (control path) */
+    char *ovf; /* where the part of an eager message past its receive lands (never read) */
+    size_t ovf_bytes;
+    struct fid_mr *ovf_mr;
+    struct fi_context2 drain; /* ofi_close_listen's wildcard receive */
+    ofi_conn **conns;         /* [nranks] */
+    ofi_req *live;            /* every request not yet handed back, freed at close */
+    int ready_waiting;        /* some RMA send holds its CTS but its write is not posted yet */
+    char broken[200];         /* a failure of the endpoint itself (control path) */
     char provider[96];
 };
 
@@ -281,7 +323,8 @@ static podcclResult_t ofi_listen(podcclComm_t comm, void *handle, void **listen_
     e->mr_virt = (mm & FI_MR_VIRT_ADDR) != 0;
     e->mr_prov_key = (mm & FI_MR_PROV_KEY) != 0;
     e->mr_endpoint = (mm & FI_MR_ENDPOINT) != 0;
-    e->rma = (i->caps & FI_RMA) && (i->caps & FI_REMOTE_WRITE) && i->domain_attr->cq_data_size >= 8;
+    e->cq_data = i->domain_attr->cq_data_size >= 8;
+    e->rma = (i->caps & FI_RMA) && (i->caps & FI_REMOTE_WRITE) && e->cq_data;
     long long eb = pc_param_int("PODCCL_OFI_EAGER_BYTES");
     e->eager_bytes = eb < 0 ? 0 : (size_t)eb;
     struct fi_cq_attr cqa = {.format = FI_CQ_FORMAT_DATA, .wait_obj = FI_WAIT_NONE};
@@ -316,6 +359,19 @@ static podcclResult_t ofi_listen(podcclComm_t comm, void *handle, void **listen_
         reg(e, e->ctrl, OFI_NCTRL * sizeof(*e->ctrl), FI_RECV, &e->ctrl_mr, why, sizeof(why))) {
         res = pc_err(comm, podcclSystemError, "ofi: control buffers: %s", why);
         goto fail;
+    }
+    /* An eager receive is posted as {the caller's buffer, this overflow}: a longer message of a
+     * mismatched call then completes (its length tells) instead of being truncated, which some
+     * providers (tcp;ofi_rxm) do not survive: the connection stalls. */
+    if (i->rx_attr->iov_limit >= 2) {
+        e->ovf_bytes = e->rma ? e->eager_bytes : comm->ex->chunk_bytes;
+        e->ovf = malloc(e->ovf_bytes + 64);
+        if (!e->ovf || (e->mr_local &&
+                        reg(e, e->ovf, e->ovf_bytes + 64, FI_RECV, &e->ovf_mr, why, sizeof(why)))) {
+            res = pc_err(comm, podcclSystemError, "ofi: overflow buffer: %s",
+                         e->ovf ? why : "out of memory");
+            goto fail;
+        }
     }
     for (int k = 0; k < OFI_NCTRL; k++) {
         e->ctrl[k].type = CTX_CTRL;
@@ -410,11 +466,8 @@ static uint64_t tag_of(int sender, uint32_t seq) {
 static int post_write(ofi_req *q) {
     ofi_conn *c = q->c;
     ofi_ep *e = c->ep;
-    if (q->cts.bytes < q->bytes) {
-        q->state = ST_ERROR;
-        snprintf(q->err, sizeof(q->err),
-                 "rank %d posted a receive of %llu bytes for a send of %zu bytes", c->peer,
-                 (unsigned long long)q->cts.bytes, q->bytes);
+    if (q->cts.sig.hash != q->sig.hash || q->cts.bytes < q->bytes) {
+        q->state = ST_ERROR, q->mism = 1; /* nothing written: ofi_test names both calls */
         return 0;
     }
     if (e->mr_local && !q->mr && q->bytes &&
@@ -429,12 +482,84 @@ static int post_write(ofi_req *q) {
     return r;
 }
 
+static int seq_before(uint32_t a, uint32_t b) {
+    return (int32_t)(a - b) < 0;
+}
+
+static int stash(ofi_ep *e, early_cts **list, const ofi_cts *m) {
+    early_cts *x = malloc(sizeof(*x));
+    if (!x) return snprintf(e->broken, sizeof(e->broken), "out of memory"), 0;
+    x->cts = *m, x->next = *list, *list = x;
+    return 1;
+}
+
+static void free_stash(early_cts **list) {
+    while (*list) {
+        early_cts *x = *list;
+        *list = x->next;
+        free(x);
+    }
+}
+
+/* Takes the entry for message seq out of list (1), or finds none (0). */
+static int unstash(early_cts **list, uint32_t seq, ofi_cts *out) {
+    for (early_cts **p = list; *p; p = &(*p)->next)
+        if ((*p)->cts.seq == seq) {
+            early_cts *x = *p;
+            *out = x->cts, *p = x->next;
+            free(x);
+            return 1;
+        }
+    return 0;
+}
+
+/* The sender of message seq waits for a clear-to-send: if our receive of it is an eager one, the
+ * two ends chose different protocols (their sizes, so their calls, differ). */
+static void got_rts(ofi_ep *e, ofi_conn *c, const ofi_cts *m) {
+    for (ofi_req *q = e->live; q; q = q->live_next)
+        if (q->c == c && q->kind == RQ_RECV && q->seq == m->seq && q->state == ST_POSTED) {
+            q->cts = *m, q->state = ST_ERROR, q->mism = 1;
+            return;
+        }
+    if (seq_before(m->seq, c->rseq)) return; /* our clear-to-send is on its way */
+    /* Not posted yet: fine if it belongs to this operation or a later one; a message of a
+     * collective this rank has left, or of another call now, will never be received.
+     * Point-to-point operations (seq 0) have no place in that order: the sender may be in one
+     * while this rank is still in the collective before it. */
+    const pc_sig *cur = &e->comm->ex->cur, *g = &m->sig;
+    if (g->seq && cur->seq && (g->seq < cur->seq || (g->seq == cur->seq && g->hash != cur->hash))) {
+        if (!c->proto_err) c->proto_err = 1, c->proto_cts = *m;
+        return;
+    }
+    stash(e, &c->early_rts, m);
+}
+
+/* A peer's notice that names this rank: answer with our call of that operation number. */
+static void answer(ofi_ep *e, ofi_conn *c, const ofi_cts *m) {
+    const pc_exec_state *ex = e->comm->ex;
+    const pc_sig *h = &ex->hist[m->sig.seq % PC_SIG_HIST];
+    ofi_cts a = {.kind = CTL_ANSWER,
+                 .rank = (uint32_t)e->comm->rank,
+                 .sig = h->seq == m->sig.seq ? *h : ex->cur};
+    fi_tinject(e->ep, &a, sizeof(a), c->addr, OFI_TAG_CTRL | tag_of(e->comm->rank, 0));
+}
+
 static void got_cts(ofi_ep *e, const ofi_cts *m) {
     ofi_conn *c = m->rank < (uint32_t)e->comm->nranks ? e->conns[m->rank] : NULL;
     if (!c) {
-        snprintf(e->broken, sizeof(e->broken), "clear-to-send from unknown rank %u", m->rank);
+        snprintf(e->broken, sizeof(e->broken), "control message from unknown rank %u", m->rank);
         return;
     }
+    if (m->kind == CTL_NOTICE) {
+        if (!e->notice) e->notice = 1, e->notice_msg = *m;
+        if (m->culprit == (uint32_t)e->comm->rank) answer(e, c, m);
+        return;
+    }
+    if (m->kind == CTL_ANSWER) {
+        if (!c->answered) c->answered = 1, c->answer = *m;
+        return;
+    }
+    if (m->kind == CTL_RTS) return got_rts(e, c, m);
     for (ofi_req *q = c->wsends; q; q = q->next)
         if (q->seq == m->seq && q->state == ST_WAIT_CTS) {
             q->cts = *m;
@@ -442,12 +567,11 @@ static void got_cts(ofi_ep *e, const ofi_cts *m) {
             e->ready_waiting = 1;
             return;
         }
-    early_cts *x = malloc(sizeof(*x));
-    if (!x) {
-        snprintf(e->broken, sizeof(e->broken), "out of memory");
+    if (seq_before(m->seq, c->sseq)) { /* we sent that message eagerly */
+        if (!c->proto_err) c->proto_err = 1, c->proto_cts = *m;
         return;
     }
-    x->cts = *m, x->next = c->early, c->early = x;
+    stash(e, &c->early, m);
 }
 
 static void got_write(ofi_ep *e, uint64_t data, size_t len) {
@@ -481,6 +605,9 @@ static void progress(ofi_ep *e) {
             if (type && *type == CTX_REQ) {
                 ofi_req *q = err.op_context;
                 q->state = ST_ERROR;
+                if (err.err == FI_ETRUNC && q->kind == RQ_RECV) /* a longer message */
+                    q->trunc = 1, q->got = err.len, q->olen = err.olen;
+                if (err.flags & FI_REMOTE_CQ_DATA) q->rdata = err.data, q->has_data = 1;
                 snprintf(q->err, sizeof(q->err), "%s (%s)", fi_strerror(err.err),
                          pe ? pe : "no provider detail");
             } else if (err.err != FI_ECANCELED) {
@@ -516,6 +643,7 @@ static void progress(ofi_ep *e) {
                 q->got = c->len;
             else
                 q->got = q->bytes;
+            if (c->flags & FI_REMOTE_CQ_DATA) q->rdata = c->data, q->has_data = 1;
             if (q->kind == RQ_WSEND) list_remove(&q->c->wsends, q);
             q->state = ST_DONE;
         }
@@ -555,37 +683,38 @@ static podcclResult_t local_desc(ofi_req *q, const void *buf, size_t bytes, uint
     return podcclSuccess;
 }
 
-static podcclResult_t ofi_isend(void *conn, const void *buf, size_t bytes, int tag, void *mr,
-                                void **req) {
+static podcclResult_t ofi_isend(void *conn, const void *buf, size_t bytes, const pc_sig *sig,
+                                void *mr, void **req) {
     ofi_conn *c = conn;
     ofi_ep *e = c->ep;
-    (void)tag;
     *req = NULL;
     int rma = e->rma && bytes > e->eager_bytes;
     ofi_req *q = req_new(c, rma ? RQ_WSEND : RQ_SEND);
     if (!q) return pc_err(e->comm, podcclSystemError, "out of memory");
-    q->sbuf = buf, q->bytes = bytes, q->seq = c->sseq;
+    q->sbuf = buf, q->bytes = bytes, q->seq = c->sseq, q->sig = *sig;
     if (rma) {
         q->state = ST_WAIT_CTS;
         c->sseq++;
         q->next = c->wsends, c->wsends = q;
         /* The receiver may have been first. */
-        for (early_cts **p = &c->early; *p; p = &(*p)->next)
-            if ((*p)->cts.seq == q->seq) {
-                early_cts *x = *p;
-                q->cts = x->cts, q->state = ST_READY;
-                *p = x->next;
-                free(x);
-                break;
-            }
+        if (unstash(&c->early, q->seq, &q->cts)) q->state = ST_READY;
         if (q->state == ST_READY && post_write(q) == -FI_EAGAIN)
             e->ready_waiting = 1; /* progress() retries */
         *req = q;
         return podcclSuccess;
     }
+    /* A clear-to-send for this message already came: the receiver expects a larger one. */
+    if (unstash(&c->early, q->seq, &q->cts)) {
+        q->state = ST_ERROR, q->mism = 1, c->sseq++;
+        *req = q;
+        return podcclSuccess;
+    }
     void *desc;
     PCCHECK(local_desc(q, buf, bytes, FI_SEND, mr, &desc));
-    int r = (int)fi_tsend(e->ep, buf, bytes, desc, c->addr, tag_of(e->comm->rank, q->seq), &q->ctx);
+    uint64_t tag = tag_of(e->comm->rank, q->seq);
+    int r = e->cq_data ? (int)fi_tsenddata(e->ep, buf, bytes, desc, pc_sig_wire(sig), c->addr, tag,
+                                           &q->ctx)
+                       : (int)fi_tsend(e->ep, buf, bytes, desc, c->addr, tag, &q->ctx);
     if (r == -FI_EAGAIN) {
         req_free(q);
         progress(e);
@@ -596,33 +725,57 @@ static podcclResult_t ofi_isend(void *conn, const void *buf, size_t bytes, int t
         return post_fail(c, "fi_tsend", r);
     }
     q->state = ST_POSTED;
+    c->eager_sizes[q->seq % OFI_EAGER_RING] = bytes;
     c->sseq++;
     *req = q;
     return podcclSuccess;
 }
 
-static podcclResult_t ofi_irecv(void *conn, void *buf, size_t bytes, int tag, void *mr,
+/* Drops ready-to-sends of messages before seq (their receives were clear-to-send ones). */
+static void drop_old_rts(ofi_conn *c, uint32_t seq) {
+    for (early_cts **p = &c->early_rts; *p;)
+        if (seq_before((*p)->cts.seq, seq)) {
+            early_cts *x = *p;
+            *p = x->next;
+            free(x);
+        } else {
+            p = &(*p)->next;
+        }
+}
+
+static podcclResult_t ofi_irecv(void *conn, void *buf, size_t bytes, const pc_sig *sig, void *mr,
                                 void **req) {
     ofi_conn *c = conn;
     ofi_ep *e = c->ep;
-    (void)tag;
     *req = NULL;
     int rma = e->rma && bytes > e->eager_bytes;
     ofi_req *q = req_new(c, rma ? RQ_WRECV : RQ_RECV);
     if (!q) return pc_err(e->comm, podcclSystemError, "out of memory");
-    q->rbuf = buf, q->bytes = bytes, q->seq = c->rseq;
+    q->rbuf = buf, q->bytes = bytes, q->seq = c->rseq, q->sig = *sig;
     char err[160];
     int r;
+    if (c->early_rts) {
+        drop_old_rts(c, q->seq);
+        ofi_cts rts;
+        if (unstash(&c->early_rts, q->seq, &rts) && !rma) {
+            /* The sender waits for a clear-to-send: its message is larger than this receive. */
+            q->cts = rts, q->state = ST_ERROR, q->mism = 1, c->rseq++;
+            *req = q;
+            return podcclSuccess;
+        }
+    }
     if (rma) {
         if (reg(e, buf, bytes, FI_REMOTE_WRITE, &q->mr, err, sizeof(err))) {
             req_free(q);
             return pc_err(e->comm, podcclSystemError, "ofi: %s", err);
         }
-        ofi_cts m = {.rank = (uint32_t)e->comm->rank,
+        ofi_cts m = {.kind = CTL_CTS,
+                     .rank = (uint32_t)e->comm->rank,
                      .seq = q->seq,
                      .addr = e->mr_virt ? (uint64_t)(uintptr_t)buf : 0,
                      .key = fi_mr_key(q->mr),
-                     .bytes = bytes};
+                     .bytes = bytes,
+                     .sig = *sig};
         r = (int)fi_tinject(e->ep, &m, sizeof(m), c->addr,
                             OFI_TAG_CTRL | tag_of(e->comm->rank, q->seq));
         if (r == 0) {
@@ -632,7 +785,15 @@ static podcclResult_t ofi_irecv(void *conn, void *buf, size_t bytes, int tag, vo
     } else {
         void *desc;
         PCCHECK(local_desc(q, buf, bytes, FI_RECV, mr, &desc));
-        r = (int)fi_trecv(e->ep, buf, bytes, desc, c->addr, tag_of(c->peer, q->seq), 0, &q->ctx);
+        uint64_t tag = tag_of(c->peer, q->seq);
+        if (e->ovf) {
+            struct iovec iov[2] = {{buf, bytes}, {e->ovf, e->ovf_bytes + 64}};
+            void *d[2] = {desc, e->ovf_mr ? fi_mr_desc(e->ovf_mr) : NULL};
+            int k = bytes ? 0 : 1; /* no zero-length entry */
+            r = (int)fi_trecvv(e->ep, iov + k, d + k, (size_t)(2 - k), c->addr, tag, 0, &q->ctx);
+        } else {
+            r = (int)fi_trecv(e->ep, buf, bytes, desc, c->addr, tag, 0, &q->ctx);
+        }
         if (r == 0) q->state = ST_POSTED;
     }
     if (r == -FI_EAGAIN) {
@@ -649,12 +810,89 @@ static podcclResult_t ofi_irecv(void *conn, void *buf, size_t bytes, int tag, vo
     return podcclSuccess;
 }
 
+/* An RMA send that waited OFI_RTS_AFTER seconds for its clear-to-send tells the receiver, which
+ * finds out whether it posted an eager receive for it instead (a mismatch). */
+static void maybe_rts(ofi_req *q) {
+    if ((++q->polls & 255) != 0) return;
+    double now = pc_now();
+    if (q->rts_at == 0) {
+        q->rts_at = now + OFI_RTS_AFTER;
+        return;
+    }
+    if (now < q->rts_at) return;
+    ofi_ep *e = q->c->ep;
+    ofi_cts m = {.kind = CTL_RTS,
+                 .rank = (uint32_t)e->comm->rank,
+                 .seq = q->seq,
+                 .bytes = q->bytes,
+                 .sig = q->sig};
+    if (fi_tinject(e->ep, &m, sizeof(m), q->c->addr,
+                   OFI_TAG_CTRL | tag_of(e->comm->rank, q->seq)) == 0)
+        q->rts_sent = 1;
+}
+
+/* This rank found a mismatch knowing only the peer's hash, or nothing (rc: reported so, and every
+ * peer notified): the peer answers the notice with its call, which this rank waits for briefly to
+ * name both calls. */
+static podcclResult_t ask(ofi_req *q, podcclResult_t rc) {
+    ofi_conn *c = q->c;
+    ofi_ep *e = c->ep;
+    for (double until = pc_now() + OFI_ANSWER_WAIT; !c->answered && pc_now() < until;) {
+        progress(e);
+        if (!c->answered) sched_yield();
+    }
+    if (!c->answered) return rc;
+    pc_sig theirs = c->answer.sig;
+    if (theirs.hash == q->sig.hash) /* the same call, cut differently */
+        return pc_size_mismatch(e->comm, c->peer, &q->sig, q->got + q->olen, q->bytes);
+    return pc_mismatch(e->comm, c->peer, &theirs);
+}
+
+/* The request's own mismatch (mism: the peer's CTS or RTS in q->cts; trunc: a longer message;
+ * an eager message of another operation), else podcclSuccess. */
+static podcclResult_t own_mismatch(ofi_req *q) {
+    ofi_conn *c = q->c;
+    ofi_ep *e = c->ep;
+    if (q->mism) {
+        if (q->cts.sig.hash != q->sig.hash) return pc_mismatch(e->comm, c->peer, &q->cts.sig);
+        return pc_size_mismatch(e->comm, c->peer, &q->sig, q->cts.bytes, q->bytes);
+    }
+    if (q->has_data && e->cq_data && q->rdata != pc_sig_wire(&q->sig)) {
+        pc_sig theirs = pc_sig_unwire(q->rdata, q->sig.seq);
+        return ask(q, pc_mismatch(e->comm, c->peer, &theirs));
+    }
+    if (q->trunc) /* a longer message: of another call, or cut differently */
+        return ask(q, pc_mismatch(e->comm, c->peer, &(pc_sig){.seq = q->sig.seq, .coll = -1}));
+    return podcclSuccess;
+}
+
+/* Errors that concern the whole endpoint or connection: a peer's mismatch notice, a clear-to-send
+ * for a message we sent eagerly. */
+static podcclResult_t ep_mismatch(ofi_req *q) {
+    ofi_conn *c = q->c;
+    ofi_ep *e = c->ep;
+    if (e->notice) {
+        const ofi_cts *m = &e->notice_msg;
+        return pc_mismatch_notice(e->comm, (int)m->rank, (int)m->culprit, &m->sig, &m->other);
+    }
+    if (c->proto_err) {
+        const ofi_cts *m = &c->proto_cts;
+        if (m->sig.hash != q->sig.hash) return pc_mismatch(e->comm, c->peer, &m->sig);
+        return pc_size_mismatch(e->comm, c->peer, &q->sig, m->bytes,
+                                c->eager_sizes[m->seq % OFI_EAGER_RING]);
+    }
+    return podcclSuccess;
+}
+
 static podcclResult_t ofi_test(void *req, int *done, size_t *bytes) {
     ofi_req *q = req;
     ofi_conn *c = q->c;
     ofi_ep *e = c->ep;
     *done = 0;
     if (q->state != ST_DONE && q->state != ST_ERROR) progress(e);
+    if (q->state == ST_WAIT_CTS && !q->rts_sent) maybe_rts(q);
+    if (q->state == ST_ERROR) PCCHECK(own_mismatch(q));
+    PCCHECK(ep_mismatch(q));
     if (q->state == ST_ERROR) {
         int peer = c->peer;
         const char *dir = q->kind == RQ_SEND || q->kind == RQ_WSEND ? "send to" : "receive from";
@@ -674,32 +912,79 @@ static podcclResult_t ofi_test(void *req, int *done, size_t *bytes) {
     int is_send = q->kind == RQ_SEND || q->kind == RQ_WSEND;
     uint32_t *reported = is_send ? &c->sdone : &c->rdone;
     if (q->seq != *reported) return podcclSuccess;
+    PCCHECK(own_mismatch(q)); /* an eager message of another operation */
     (*reported)++;
     if (q->kind == RQ_RECV && q->got > q->bytes)
-        return pc_err(e->comm, podcclRemoteError,
-                      "ofi: rank %d sent %zu bytes into a %zu-byte receive", c->peer, q->got,
-                      q->bytes);
+        return pc_size_mismatch(e->comm, c->peer, &q->sig, q->got, q->bytes);
     if (bytes) *bytes = q->got;
     *done = 1;
     req_free(q);
     return podcclSuccess;
 }
 
+/* Tells every peer that this rank found culprit's operation different from its own. A peer this
+ * rank never sent to may not be connected yet (the provider connects on first use and answers
+ * -FI_EAGAIN meanwhile): keep progressing for up to OFI_NOTIFY_WAIT seconds. */
+static void ofi_notify(void *listen_comm, int culprit, const pc_sig *mine, const pc_sig *theirs) {
+    ofi_ep *e = listen_comm;
+    int n = e->comm->nranks, left = 0;
+    char *sent = calloc((size_t)n, 1);
+    if (!sent) return;
+    ofi_cts m = {.kind = CTL_NOTICE,
+                 .rank = (uint32_t)e->comm->rank,
+                 .culprit = (uint32_t)culprit,
+                 .sig = *mine,
+                 .other = *theirs};
+    for (int p = 0; p < n; p++) left += !(sent[p] = !e->conns[p]);
+    for (double until = pc_now() + OFI_NOTIFY_WAIT; left && pc_now() < until;) {
+        for (int p = 0; p < n; p++) {
+            if (sent[p]) continue;
+            int r = (int)fi_tinject(e->ep, &m, sizeof(m), e->conns[p]->addr,
+                                    OFI_TAG_CTRL | tag_of(e->comm->rank, 0));
+            if (r != -FI_EAGAIN) sent[p] = 1, left--; /* sent, or never will be */
+        }
+        if (left) progress(e), sched_yield();
+    }
+    free(sent);
+}
+
 static podcclResult_t ofi_close(void *conn) {
     ofi_conn *c = conn;
-    while (c->early) {
-        early_cts *x = c->early;
-        c->early = x->next;
-        free(x);
-    }
+    free_stash(&c->early);
+    free_stash(&c->early_rts);
     if (c->ep->conns) c->ep->conns[c->peer] = NULL;
     free(c);
     return podcclSuccess;
 }
 
+/* After an error (a mismatch above all), messages that nobody will receive wait in the provider's
+ * queue of unexpected messages, which tcp;ofi_rxm does not free when the endpoint closes (LSan
+ * reports it): take them in with a wildcard receive into the overflow buffer for a few
+ * milliseconds. Completions are only read here: connections and requests may be gone. */
+static void drain(ofi_ep *e) {
+    if (!e->ep || !e->ovf || atomic_load(&e->comm->async_err) == podcclSuccess) return;
+    void *desc = e->ovf_mr ? fi_mr_desc(e->ovf_mr) : NULL;
+    int posted = 0;
+    for (double until = pc_now() + OFI_DRAIN_WAIT; pc_now() < until;) {
+        if (!posted)
+            posted = fi_trecv(e->ep, e->ovf, e->ovf_bytes + 64, desc, FI_ADDR_UNSPEC, 0,
+                              ~OFI_TAG_CTRL, &e->drain) == 0;
+        struct fi_cq_data_entry ent[16];
+        ssize_t n = fi_cq_read(e->cq, ent, 16);
+        if (n == -FI_EAVAIL) {
+            struct fi_cq_err_entry err = {0};
+            if (fi_cq_readerr(e->cq, &err, 0) == 1 && err.op_context == &e->drain) posted = 0;
+        }
+        for (ssize_t k = 0; k < n; k++)
+            if (ent[k].op_context == &e->drain) posted = 0;
+    }
+    if (posted) fi_cancel(&e->ep->fid, &e->drain);
+}
+
 static podcclResult_t ofi_close_listen(void *listen_comm) {
     ofi_ep *e = listen_comm;
     if (!e) return podcclSuccess;
+    drain(e);
     /* Closing the endpoint first: after that no completion can name our requests. */
     if (e->ep) fi_close(&e->ep->fid);
     while (e->live) {
@@ -709,6 +994,7 @@ static podcclResult_t ofi_close_listen(void *listen_comm) {
         free(q);
     }
     if (e->ctrl_mr) fi_close(&e->ctrl_mr->fid);
+    if (e->ovf_mr) fi_close(&e->ovf_mr->fid);
     if (e->av) fi_close(&e->av->fid);
     if (e->cq) fi_close(&e->cq->fid);
     if (e->domain) fi_close(&e->domain->fid);
@@ -717,7 +1003,7 @@ static podcclResult_t ofi_close_listen(void *listen_comm) {
     if (e->conns)
         for (int p = 0; p < e->comm->nranks; p++)
             if (e->conns[p]) ofi_close(e->conns[p]);
-    free(e->conns), free(e->ctrl), free(e);
+    free(e->conns), free(e->ctrl), free(e->ovf), free(e);
     return podcclSuccess;
 }
 
@@ -736,4 +1022,5 @@ const pc_transport pc_transport_ofi = {
     .test = ofi_test,
     .close = ofi_close,
     .close_listen = ofi_close_listen,
+    .notify = ofi_notify,
 };
