@@ -17,9 +17,13 @@ typedef struct pc_live_ops {
     int (*stalest)(void *dom, double now);
     /* 1 if peer (a global rank in the domain) has exited. */
     int (*peer_dead)(void *dom, int peer);
-    /* Tells the domain's ranks that this rank broke because of culprit (rc). */
+    /* Tells the domain's ranks that this rank broke because of culprit (rc). Only the first
+     * call counts: later failures are its consequences. */
     void (*publish_failure)(void *dom, int culprit, podcclResult_t rc);
-    /* 1 if a peer published a failure: its culprit, who reported it, and the error. */
+    /* 1 if this rank published a failure: its culprit and error. */
+    int (*published)(void *dom, int *culprit, podcclResult_t *rc);
+    /* 1 if a peer published a failure (it may have exited since): its culprit, who reported it,
+     * and the error. */
     int (*failure_seen)(void *dom, int *culprit, int *reporter, podcclResult_t *rc);
 } pc_live_ops;
 
@@ -35,13 +39,30 @@ static inline void pc_wait_reset(pc_wait *w) {
     w->polls = 0, w->idle_since = 0, w->last_now = 0;
 }
 /* Call when a poll found nothing to do. Returns podcclRemoteError (comm aborted, or a failure
- * another rank published) or podcclTimeout (no progress for comm->timeout seconds), naming the
- * rank; podcclInProgress when one of peers has exited: the caller must look at its condition
- * once more (the peer may have finished its part just before exiting) and, if it still cannot
- * go on, return pc_wait_gone(). */
+ * another rank published) or podcclTimeout (no progress for comm->timeout seconds, or another
+ * rank's published timeout), naming the rank; podcclInProgress when one of peers has exited: the
+ * caller must look at its condition once more (the peer may have finished its part just before
+ * exiting) and, if it still cannot go on, return pc_wait_gone(). A failure a peer published
+ * comes first: a peer that reported the first cause and then exited is never the culprit. */
 podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int npeers);
-/* Records and publishes that w->gone exited; returns podcclRemoteError. */
+/* w->gone exited while we needed it. If some peer (w->gone included) published a failure before,
+ * reports that first cause (its error, naming its culprit); else publishes and reports that
+ * w->gone exited (podcclRemoteError). */
 podcclResult_t pc_wait_gone(podcclComm_t comm, const pc_wait *w);
+/* During init: publishes that local peer died and returns podcclRemoteError "rank R: rank P (pid
+ * N on host H) died during init". */
+podcclResult_t pc_init_peer_died(podcclComm_t comm, int peer);
+/* During init: 1 with *peer when a local peer has died (its pidfd), 0 otherwise. Never blocks. */
+int pc_init_dead_peer(podcclComm_t comm, int *peer);
+/* During init, in every wait loop: podcclSuccess, or podcclRemoteError/podcclTimeout when init
+ * failed elsewhere (an abort notice on the bootstrap ring, a local peer that died, a cause a
+ * local peer published), naming the rank to blame. Never blocks. */
+podcclResult_t pc_init_check(podcclComm_t comm);
+/* The rank to blame for this rank's failed init (rc, with the last error message in this
+ * thread): the cause this rank published, else an abort notice received, else a cause a local
+ * peer published, else a local peer found dead, else this rank itself when the error is its own
+ * (not RemoteError or Timeout), else -1 (unknown). Never blocks. */
+int pc_init_culprit(podcclComm_t comm, podcclResult_t rc);
 /* Publishes a failure to the liveness domain (nothing without one). */
 void pc_publish_failure(podcclComm_t comm, int culprit, podcclResult_t rc);
 /* Refreshes this rank's heartbeat (nothing without a liveness domain). */

@@ -6,16 +6,27 @@
  *    podcclGetLastError(comm) must name "rank 2".
  * 2. Rank 2 stops (SIGSTOP) instead: the others must get podcclTimeout, not earlier than about
  *    PODCCL_TIMEOUT and not much later; then the harness kills the stopped rank.
- * 3. Rank 0 blocks in an all-reduce that rank 1 never joins; a second thread calls
+ *    Second run: the survivors' timeouts differ (rank r waits STOP_EXIT_SEC + r seconds) and each
+ *    leaves (destroy, exit) as soon as it has its error. Rank 0 gives up first, publishes "rank 2
+ *    stopped" and exits; the later ones must still report that first cause (Timeout naming rank
+ *    2), not a RemoteError blaming rank 0 for having exited.
+ * 3. Rank 2 dies inside init, as it maps its first peer's shared memory (the test interposes
+ *    mmap): every peer has its handle by then, some are mapping its segment, some wait in the
+ *    barrier. Each survivor's init must fail with podcclRemoteError naming rank 2 within
+ *    INIT_LIMIT_SEC, and rank 2's segment must not stay behind in /dev/shm.
+ * 4. Rank 0 blocks in an all-reduce that rank 1 never joins; a second thread calls
  *    podcclCommAbort; the blocked call must return an error promptly.
- * After every case, /dev/shm must hold no new podccl-* segment that no process maps. */
+ * After every case, /dev/shm must hold no new podccl-* segment that no process maps.
+ * test_kill [CASE...] runs only those cases (0..5 in the order of case_names). */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,9 +39,16 @@
 #define LARGE (1u << 20)
 #define MAX_SEGS 256
 
-enum { KILL_BETWEEN, KILL_DURING, STOP };
+#define STOP_EXIT_SEC 4
+#define INIT_LIMIT_SEC 2.0
+
+enum { KILL_BETWEEN, KILL_DURING, STOP, STOP_EXIT, INIT_DEATH, ABORT, NCASES };
 static const char *const case_names[] = {"rank 2 killed between calls",
-                                         "rank 2 killed during a call", "rank 2 stopped"};
+                                         "rank 2 killed during a call",
+                                         "rank 2 stopped",
+                                         "rank 2 stopped, survivors leave at once",
+                                         "rank 2 dies in init while mapping a peer",
+                                         "abort from another thread"};
 
 typedef struct {            /* in harness_scratch() */
     _Atomic double event;   /* when the victim died or stopped */
@@ -57,7 +75,7 @@ static void victim_act(int how) {
         return;
     }
     atomic_store(&st()->event, harness_now());
-    raise(how == STOP ? SIGSTOP : SIGKILL);
+    raise(how == STOP || how == STOP_EXIT ? SIGSTOP : SIGKILL);
 }
 
 /* A survivor got rc from its call: judge it, its timing, the async error and the message. */
@@ -68,14 +86,16 @@ static int judge_failure(podcclComm_t comm, int rank, int how, podcclResult_t rc
     podcclResult_t async = podcclSuccess, again;
     int bad = 0;
     float x = 1;
-    if (how == STOP ? rc != podcclTimeout : (rc != podcclRemoteError && rc != podcclTimeout)) {
-        fprintf(stderr, "rank %d: all-reduce returned %d (%s), want %s\n", rank, rc,
-                podcclGetErrorString(rc), how == STOP ? "podcclTimeout" : "RemoteError/Timeout");
+    int stop = how == STOP || how == STOP_EXIT;
+    double timeout = how == STOP_EXIT ? STOP_EXIT_SEC : TIMEOUT_SEC;
+    if (stop ? rc != podcclTimeout : (rc != podcclRemoteError && rc != podcclTimeout)) {
+        fprintf(stderr, "rank %d: all-reduce returned %d (%s), want %s: \"%s\"\n", rank, rc,
+                podcclGetErrorString(rc), stop ? "podcclTimeout" : "RemoteError/Timeout", msg);
         bad = 1;
     }
-    if (dt > TIMEOUT_SEC + SLACK_SEC || (rc == podcclTimeout && dt < TIMEOUT_SEC * 0.8)) {
-        fprintf(stderr, "rank %d: error came %.1f s after the event (PODCCL_TIMEOUT=%d)\n", rank,
-                dt, TIMEOUT_SEC);
+    if (dt > timeout + SLACK_SEC || (rc == podcclTimeout && dt < timeout * 0.8)) {
+        fprintf(stderr, "rank %d: error came %.1f s after the event (timeout %.0f s)\n", rank, dt,
+                timeout);
         bad = 1;
     }
     if (!strstr(msg, "rank 2")) {
@@ -117,12 +137,68 @@ static int loop_body(podcclComm_t comm, int rank, int nranks, void *arg) {
     else
         bad = judge_failure(comm, rank, how, rc);
     free(buf);
-    /* Keep the communicator until every survivor has its error, so that only rank 2 fails. */
+    /* Keep the communicator until every survivor has its error, so that only rank 2 fails
+     * (except in the case that tests exactly that). */
     atomic_fetch_add(&st()->errors_seen, 1);
-    for (int ms = 0; ms < 60000 && atomic_load(&st()->errors_seen) < nranks - 1; ms++)
+    for (int ms = 0; how != STOP_EXIT && ms < 60000 && atomic_load(&st()->errors_seen) < nranks - 1;
+         ms++)
         harness_sleep_ms(1);
     podcclCommDestroy(comm);
     harness_comm_freed();
+    return bad;
+}
+
+/* STOP_EXIT: each rank makes its own communicator, rank r with a timeout of STOP_EXIT_SEC + r. */
+static int stop_exit_body(podcclComm_t comm, int rank, int nranks, void *arg) {
+    podcclConfig_t cfg = PODCCL_CONFIG_INITIALIZER;
+    cfg.timeoutSec = STOP_EXIT_SEC + rank;
+    podcclResult_t rc = podcclCommInitRankConfig(&comm, nranks, harness_unique_id(), rank, &cfg);
+    if (rc != podcclSuccess) {
+        fprintf(stderr, "rank %d: init: %s\n", rank, podcclGetLastError(NULL));
+        return 1;
+    }
+    return loop_body(comm, rank, nranks, arg);
+}
+
+/* INIT_DEATH: in the victim, the second mapping of a podccl shared-memory file (the first is
+ * its own segment) kills the process. Interposes the C library's mmap for libpodccl. */
+static int die_in_mmap, podccl_maps;
+
+static int is_podccl_file(int fd) {
+    char link[64], path[256];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof(path) - 1);
+    path[n > 0 ? n : 0] = 0;
+    return strstr(path, "podccl") != NULL;
+}
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+    static void *(*real)(void *, size_t, int, int, int, off_t);
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "mmap");
+    if (die_in_mmap && fd >= 0 && (flags & MAP_SHARED) && is_podccl_file(fd) &&
+        ++podccl_maps == 2) {
+        atomic_store(&st()->event, harness_now());
+        raise(SIGKILL);
+    }
+    return real(addr, len, prot, flags, fd, off);
+}
+
+static int init_death_body(podcclComm_t comm, int rank, int nranks, void *arg) {
+    (void)arg;
+    die_in_mmap = rank == VICTIM;
+    podcclResult_t rc = podcclCommInitRank(&comm, nranks, harness_unique_id(), rank);
+    double dt = harness_now() - atomic_load(&st()->event);
+    char msg[512];
+    snprintf(msg, sizeof(msg), "%s", podcclGetLastError(NULL));
+    if (rc == podcclSuccess) {
+        fprintf(stderr, "rank %d: init succeeded although rank 2 died in it\n", rank);
+        podcclCommDestroy(comm);
+        return 1;
+    }
+    int bad = rc != podcclRemoteError || !strstr(msg, "rank 2") || dt > INIT_LIMIT_SEC;
+    fprintf(bad ? stderr : stdout, "rank %d: init returned %s after %.3f s: %s%s\n", rank,
+            podcclGetErrorString(rc), dt, msg,
+            bad ? " (want podcclRemoteError naming rank 2 within 2 s)" : "");
     return bad;
 }
 
@@ -201,10 +277,10 @@ static int leaked_segments(char before[][256], int nb) {
 }
 
 static int run_case(const char *name, int nranks, harness_body_fn body, void *arg,
-                    uint64_t expendable) {
+                    uint64_t expendable, int no_comm) {
     static char before[MAX_SEGS][256];
     int nb = list_segments(before, MAX_SEGS);
-    harness_opts o = {.timeout_sec = 120, .expendable = expendable};
+    harness_opts o = {.timeout_sec = 120, .expendable = expendable, .no_comm = no_comm};
     int rc = harness_run_opts(nranks, body, arg, &o);
     harness_sleep_ms(500); /* let a segment of a job beside us get mapped before we look */
     rc |= leaked_segments(before, nb) != 0;
@@ -212,14 +288,26 @@ static int run_case(const char *name, int nranks, harness_body_fn body, void *ar
     return rc;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     char t[16];
     snprintf(t, sizeof(t), "%d", TIMEOUT_SEC);
     setenv("PODCCL_TIMEOUT", t, 1);
-    int fails = 0;
-    for (int how = KILL_BETWEEN; how <= STOP; how++)
-        fails += run_case(case_names[how], 4, loop_body, &how, 1u << VICTIM);
-    fails += run_case("abort from another thread", 2, abort_body, NULL, 0);
-    printf("test_kill: %d of 4 cases failed\n", fails);
+    int fails = 0, ran = 0;
+    for (int how = 0; how < NCASES; how++) {
+        int want = argc == 1;
+        for (int i = 1; i < argc; i++) want |= atoi(argv[i]) == how;
+        if (!want) continue;
+        ran++;
+        harness_body_fn body = how == STOP_EXIT    ? stop_exit_body
+                               : how == INIT_DEATH ? init_death_body
+                               : how == ABORT      ? abort_body
+                                                   : loop_body;
+        if (how == ABORT)
+            fails += run_case(case_names[how], 2, body, NULL, 0, 0);
+        else
+            fails += run_case(case_names[how], 4, body, &how, 1u << VICTIM,
+                              how == STOP_EXIT || how == INIT_DEATH);
+    }
+    printf("test_kill: %d of %d cases failed\n", fails, ran);
     return fails != 0;
 }

@@ -7,14 +7,14 @@
  * fragments; a zero-byte message still takes one (empty) fragment so that ordering holds. */
 #include "transports/shm/shm.h"
 
+#include "src/exec.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -22,26 +22,53 @@
 #define CL 64
 #define ALIGN_UP(x, a) (((x) + (a)-1) / (a) * (a))
 
+/* Header of one fragment (written by the sender with the slot). Every fragment carries its
+ * message's size and the signature of the sender's operation, so the receiver checks both on a
+ * message's first fragment before it copies anything. */
+typedef struct {
+    uint64_t bytes; /* payload of this fragment */
+    uint64_t total; /* bytes of the whole message */
+    uint64_t hash;  /* pc_sig hash of the sender's operation */
+    uint64_t seq;   /* and its number, to find its full signature (md_sig_get) */
+} frag_t;
+
 typedef struct {
     _Alignas(CL) _Atomic uint64_t tail; /* fragments written (sender) */
     _Alignas(CL) _Atomic uint64_t head; /* fragments consumed (receiver) */
-    _Alignas(CL) uint64_t frag_bytes[]; /* [nslots], then the slots */
+    _Alignas(CL) frag_t frag[];         /* [nslots], then the slots */
 } fifo_t;
 
 typedef struct {
     _Alignas(CL) _Atomic uint64_t v;
 } word_t;
 
+/* The signature of one of the owner's last operations (a seqlock: seq is 0 while the owner
+ * rewrites the entry). kind = coll | dtype << 8 | op << 16 | (root + 1) << 32. */
+#define SIG_RING PC_SIG_HIST
+typedef struct {
+    _Atomic uint64_t seq, hash, count, kind;
+} sig_slot_t;
+
 typedef struct {
     word_t w[MD_NWORDS]; /* sequence words, one writer (the owner), one cache line each */
     _Alignas(CL) int32_t pid;
-    /* Set once by the owner when it breaks: culprit rank + 1 and the error, so that ranks not
-     * connected to the culprit learn the cause at once instead of timing out. */
-    _Atomic int32_t failed_rank1;
-    _Atomic int32_t failed_rc;
+    /* Set once by the owner when it breaks, so that ranks not connected to the culprit learn the
+     * cause at once instead of timing out: FAIL_WORD(culprit, rc), one word so that the culprit
+     * and its error always belong together. Readable after the owner exited (peers keep their
+     * mapping), which is how a rank that reported the first cause and left is not mistaken for
+     * the cause (wait.c). */
+    _Atomic uint64_t failed;
     uint64_t self_addr;                /* where the owner maps this segment (CMA probe) */
     _Alignas(CL) uint64_t cma_addr[3]; /* send, recv, aux buffer of the current CMA operation */
-    _Alignas(CL) uint64_t counts[];    /* [2 * nlocal]: all-to-all-v send counts, displacements */
+    uint64_t cma_len[3];               /* their sizes: peers never read past them */
+    uint64_t cma_seq, cma_hash;        /* the operation (pc_sig seq, hash) they belong to */
+    /* The first mismatch the owner found or learnt of (md_mismatch_publish). */
+    _Alignas(CL) _Atomic int32_t mm_set;
+    int32_t mm_reporter, mm_culprit;
+    pc_sig mm_rep, mm_cul;
+    /* The owner's last operations, by seq % SIG_RING (md_sig_publish). */
+    _Alignas(CL) sig_slot_t sig[SIG_RING];
+    _Alignas(CL) uint64_t counts[]; /* [2 * nlocal]: all-to-all-v send counts, displacements */
 } ctrl_t;
 
 /* Geometry, identical for every rank of the host (derived from the same parameters). */
@@ -51,28 +78,40 @@ typedef struct {
     int nslots, nlocal, direct_slots;
 } geom_t;
 
+#define FAIL_WORD(culprit, rc) ((uint64_t)(uint32_t)((culprit) + 1) << 32 | (uint32_t)(rc))
+
+/* A segment is an anonymous memfd (no name anywhere: nothing in /dev/shm, whatever moment a rank
+ * is killed at). Peers open it as /proc/<pid>/fd/<fd> while the owner keeps it open, and check
+ * that what they opened is that file (device and inode): a reused pid or descriptor number can
+ * never hand them another one. */
 typedef struct {
-    char name[64];
+    int32_t pid, fd;
     uint64_t seg_bytes;
-    int32_t pid;
+    uint64_t dev, ino;
 } shm_handle_t;
+_Static_assert(sizeof(shm_handle_t) <= PC_HANDLE_BYTES, "shm handle too large");
+
+#define PIDFD_DEAD (-2)   /* the pid was gone when we tried to open its pidfd */
+#define GAVE_UP_GRACE 1.0 /* seconds to wait for the abort notice of a rank that gave up init */
 
 struct shm_domain {
     podcclComm_t comm;
     geom_t g;
-    char name[64];
-    char *mine;   /* this rank's segment */
-    char **peers; /* [nlocal] mapped segments (peers[local_rank] == mine) */
-    int *pidfd;   /* [nlocal] */
-    int unlinked;
-    int cma_ok; /* every local pair may use process_vm_readv */
+    int memfd;          /* this rank's segment, open until every rank has mapped it (else -1) */
+    char *mine;         /* this rank's segment */
+    char **peers;       /* [nlocal] mapped segments (peers[local_rank] == mine) */
+    int *pidfd;         /* [nlocal] opened at listen (as soon as pids are known), or -1/DEAD */
+    double *gave_up_at; /* [nlocal] when a live peer's segment was first found closed */
+    int cma_ok;         /* every local pair may use process_vm_readv */
 };
 
 typedef struct shm_req {
     struct shm_conn *conn;
     char *buf;
     size_t bytes, moved;
-    int done, is_send;
+    size_t total;       /* receive: bytes of the message, known from its first fragment */
+    uint64_t hash, seq; /* the operation's signature (pc_sig) */
+    int done, is_send, started;
     struct shm_req *next;
 } shm_req;
 
@@ -96,7 +135,7 @@ static void geom_init(geom_t *g, podcclComm_t comm) {
     size_t budget = (size_t)pc_param_int("PODCCL_SHM_MAX_BYTES");
     g->ctrl_bytes = ALIGN_UP(sizeof(ctrl_t) + 2 * sizeof(uint64_t) * (size_t)g->nlocal, 4096);
     size_t fixed = g->ctrl_bytes + (size_t)g->direct_slots * g->direct_bytes;
-    size_t per_fifo_hdr = ALIGN_UP(3 * CL + sizeof(uint64_t) * g->nslots, 4096);
+    size_t per_fifo_hdr = ALIGN_UP(3 * CL + sizeof(frag_t) * g->nslots, 4096);
     size_t avail =
         budget > fixed + g->nlocal * per_fifo_hdr ? budget - fixed - g->nlocal * per_fifo_hdr : 0;
     size_t slot = avail / ((size_t)g->nlocal * g->nslots);
@@ -136,84 +175,151 @@ static void shm_properties(podcclComm_t comm, void *listen_comm, pc_props *p) {
     p->memory_semantics = 1;
 }
 
-static podcclResult_t shm_listen(podcclComm_t comm, void *handle, void **listen_comm) {
-    struct shm_domain *d = calloc(1, sizeof(*d));
-    if (d) d->comm = comm;
-    if (!d) return pc_err(comm, podcclSystemError, "out of memory");
-    geom_init(&d->g, comm);
-    uint32_t rnd = 0;
-    if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd)) rnd = (uint32_t)pc_now();
-    snprintf(d->name, sizeof(d->name), "/podccl-%d-%d-%08x", (int)getpid(), comm->rank, rnd);
-    d->peers = calloc(comm->topo->nlocal, sizeof(char *));
-    d->pidfd = malloc(sizeof(int) * comm->topo->nlocal);
-    if (!d->peers || !d->pidfd) {
-        free(d->peers), free(d->pidfd), free(d);
-        return pc_err(comm, podcclSystemError, "out of memory");
-    }
-    for (int i = 0; i < comm->topo->nlocal; i++) d->pidfd[i] = -1;
+static podcclResult_t shm_close_listen(void *listen_comm);
 
-    struct statvfs vfs;
-    if (statvfs("/dev/shm", &vfs) == 0 &&
-        (unsigned long long)vfs.f_bavail * vfs.f_frsize < d->g.seg_bytes) {
-        podcclResult_t r = pc_err(
-            comm, podcclSystemError,
-            "/dev/shm has %llu MiB free but rank %d needs %zu MiB of shared memory: enlarge it "
-            "(docker run --shm-size, or mount -o remount,size=...) or lower "
-            "PODCCL_SHM_MAX_BYTES / PODCCL_SHM_DIRECT_BYTES",
-            (unsigned long long)vfs.f_bavail * vfs.f_frsize >> 20, comm->rank,
-            (d->g.seg_bytes + (1 << 20) - 1) >> 20);
-        free(d->peers), free(d->pidfd), free(d);
-        return r;
-    }
-    int fd = shm_open(d->name, O_CREAT | O_EXCL | O_RDWR, 0600);
-    if (fd < 0) {
-        podcclResult_t r =
-            pc_err(comm, podcclSystemError, "shm_open(%s): %s", d->name, strerror(errno));
-        free(d->peers), free(d->pidfd), free(d);
-        return r;
-    }
-    /* fallocate, not just ftruncate: a short /dev/shm must fail here, not SIGBUS later. */
+static int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0); /* always close-on-exec */
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* Memory that is not there must fail here, not SIGBUS later: fallocate, not just ftruncate (memfd
+ * pages count against shmem and the memory cgroup). The seals forbid resizing the file under the
+ * peers' mappings. */
+static podcclResult_t segment_create(podcclComm_t comm, struct shm_domain *d, shm_handle_t *h) {
+    char label[32];
+    snprintf(label, sizeof(label), "podccl-rank%d", comm->rank);
+    int fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return pc_err(comm, podcclSystemError, "rank %d: memfd_create: %s", comm->rank,
+                      strerror(errno));
     int e = ftruncate(fd, (off_t)d->g.seg_bytes) ? errno
                                                  : posix_fallocate(fd, 0, (off_t)d->g.seg_bytes);
+    if (!e && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) e = errno;
+    struct stat st;
+    if (!e && fstat(fd, &st) != 0) e = errno;
     char *mem =
         e ? MAP_FAILED : mmap(NULL, d->g.seg_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (!e && mem == MAP_FAILED) e = errno;
-    close(fd);
     if (e) {
-        shm_unlink(d->name);
-        podcclResult_t r =
-            pc_err(comm, podcclSystemError,
-                   "cannot allocate %zu bytes of shared memory in /dev/shm: %s%s", d->g.seg_bytes,
-                   strerror(e), e == ENOSPC ? " (enlarge /dev/shm, e.g. docker --shm-size)" : "");
-        free(d->peers), free(d->pidfd), free(d);
-        return r;
+        close(fd);
+        return pc_err(comm, podcclSystemError,
+                      "rank %d cannot allocate %zu MiB of shared memory: %s (free memory, raise "
+                      "the memory limit of its container or cgroup, or lower "
+                      "PODCCL_SHM_MAX_BYTES / PODCCL_SHM_DIRECT_BYTES)",
+                      comm->rank, (d->g.seg_bytes + (1 << 20) - 1) >> 20, strerror(e));
     }
-    ctrl_t *c = (ctrl_t *)mem;
-    c->pid = (int32_t)getpid();
-    c->self_addr = (uint64_t)(uintptr_t)mem;
+    d->memfd = fd;
     d->mine = mem;
     d->peers[comm->topo->local_rank] = mem;
-    shm_handle_t *h = handle;
     memset(h, 0, sizeof(*h));
-    snprintf(h->name, sizeof(h->name), "%s", d->name);
+    h->pid = (int32_t)getpid();
+    h->fd = fd;
     h->seg_bytes = d->g.seg_bytes;
-    h->pid = c->pid;
+    h->dev = (uint64_t)st.st_dev;
+    h->ino = (uint64_t)st.st_ino;
+    return podcclSuccess;
+}
+
+static podcclResult_t shm_listen(podcclComm_t comm, void *handle, void **listen_comm) {
+    int nl = comm->topo->nlocal;
+    struct shm_domain *d = calloc(1, sizeof(*d));
+    if (d) {
+        d->comm = comm, d->memfd = -1;
+        geom_init(&d->g, comm);
+        d->peers = calloc((size_t)nl, sizeof(char *));
+        d->pidfd = malloc(sizeof(int) * (size_t)nl);
+        for (int i = 0; d->pidfd && i < nl; i++) d->pidfd[i] = -1;
+        d->gave_up_at = calloc((size_t)nl, sizeof(double));
+    }
+    if (!d || !d->peers || !d->pidfd || !d->gave_up_at) {
+        shm_close_listen(d);
+        return pc_err(comm, podcclSystemError, "out of memory");
+    }
+    podcclResult_t r = segment_create(comm, d, handle);
+    if (r != podcclSuccess) {
+        shm_close_listen(d);
+        return r;
+    }
+    /* Local peers' pids are known (host-info all-gather): watch them from now on, so that init's
+     * waits see a peer die at once (connect_all, map_peer). */
+    for (int i = 0; i < nl; i++) {
+        if (i == comm->topo->local_rank) continue;
+        d->pidfd[i] = open_pidfd(comm->topo->pids[comm->topo->local_ranks[i]]);
+        if (d->pidfd[i] < 0 && errno == ESRCH) d->pidfd[i] = PIDFD_DEAD;
+    }
+    ctrl_t *c = (ctrl_t *)d->mine;
+    c->pid = (int32_t)getpid();
+    c->self_addr = (uint64_t)(uintptr_t)d->mine;
     comm->tr->shm = d;
     *listen_comm = d;
+    /* The liveness domain works from here on: init's failures are published to the local peers
+     * (and found again by the init fail path, to name the culprit in the abort notice). */
+    comm->live = &shm_live_ops;
+    comm->live_dom = d;
     pc_log(PC_LOG_INFO, PC_SUB_SHM,
-           "shm segment %s: %zu KiB (direct %dx%zu KiB, %d FIFOs of %d x %zu KiB)", d->name,
-           d->g.seg_bytes >> 10, d->g.direct_slots, d->g.direct_bytes >> 10, d->g.nlocal,
+           "shm segment (memfd %d): %zu KiB (direct %dx%zu KiB, %d FIFOs of %d x %zu KiB)",
+           d->memfd, d->g.seg_bytes >> 10, d->g.direct_slots, d->g.direct_bytes >> 10, d->g.nlocal,
            d->g.nslots, d->g.slot_bytes >> 10);
     return podcclSuccess;
 }
 
-static int open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-    (void)pid;
-    return -1;
-#endif
+/* Opens peer's memfd through /proc/<pid>/fd/<fd> (the kernel allows it to processes with ptrace
+ * read access to the owner: same user, owner dumpable; Yama does not restrict this mode) and
+ * maps it. *not_yet: the owner is alive but has closed it (it gave up init): connect_all keeps
+ * polling a moment so that the owner's abort notice, which names the first cause, wins. */
+static podcclResult_t map_peer(podcclComm_t comm, struct shm_domain *d, int peer,
+                               const shm_handle_t *h, int *not_yet) {
+    int lp = comm->topo->local_idx[peer];
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)h->pid, (int)h->fd);
+    int fd = h->pid == comm->topo->pids[peer] ? open(path, O_RDWR | O_CLOEXEC) : -1;
+    int e = fd >= 0 ? 0 : h->pid == comm->topo->pids[peer] ? errno : ESTALE;
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || (uint64_t)st.st_dev != h->dev ||
+                    (uint64_t)st.st_ino != h->ino || (uint64_t)st.st_size != h->seg_bytes)) {
+        close(fd);
+        fd = -1, e = ESTALE;
+    }
+    if (fd < 0) {
+        if (shm_live_ops.peer_dead(d, peer)) return pc_init_peer_died(comm, peer);
+        if (e == EACCES || e == EPERM)
+            return pc_err(comm, podcclSystemError,
+                          "rank %d cannot map rank %d's shared memory (open %s: %s): the kernel "
+                          "lets a process open another's memory only with ptrace read access. "
+                          "Run every rank of a host as the same user, not from a setuid/setcap "
+                          "binary nor with prctl(PR_SET_DUMPABLE, 0), and check that no security "
+                          "module (SELinux, AppArmor) denies ptrace read; or give such ranks "
+                          "different PODCCL_HOSTID values so that they talk over the network",
+                          comm->rank, peer, path, strerror(e));
+        if (e != ENOENT && e != ESTALE)
+            return pc_err(comm, podcclSystemError,
+                          "rank %d cannot map rank %d's shared memory (open %s: %s)", comm->rank,
+                          peer, path, strerror(e));
+        double now = pc_now();
+        if (d->gave_up_at[lp] == 0) d->gave_up_at[lp] = now;
+        if (now - d->gave_up_at[lp] < GAVE_UP_GRACE) {
+            *not_yet = 1;
+            return podcclSuccess;
+        }
+        pc_publish_failure(comm, peer, podcclRemoteError);
+        return pc_err(comm, podcclRemoteError,
+                      "rank %d: rank %d (pid %d) closed its shared memory before this rank "
+                      "mapped it: it gave up init (its own error says why)",
+                      comm->rank, peer, (int)h->pid);
+    }
+    char *mem = mmap(NULL, d->g.seg_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    e = errno;
+    close(fd);
+    if (mem == MAP_FAILED)
+        return pc_err(comm, podcclSystemError, "rank %d: mmap of rank %d's shared memory: %s",
+                      comm->rank, peer, strerror(e));
+    d->peers[lp] = mem;
+    return podcclSuccess;
 }
 
 /* Symmetric: both ranks of a pair map each other's segment, so connect and accept are one. */
@@ -228,17 +334,9 @@ static podcclResult_t shm_connect(podcclComm_t comm, void *listen_comm, int peer
                           "rank %d's shared-memory geometry differs from ours (%llu vs %zu "
                           "bytes): set the same PODCCL_SHM_* variables on every rank",
                           peer, (unsigned long long)h->seg_bytes, d->g.seg_bytes);
-        int fd = shm_open(h->name, O_RDWR, 0600);
-        if (fd < 0)
-            return pc_err(comm, podcclSystemError, "cannot open rank %d's segment %s: %s", peer,
-                          h->name, strerror(errno));
-        char *mem = mmap(NULL, d->g.seg_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        close(fd);
-        if (mem == MAP_FAILED)
-            return pc_err(comm, podcclSystemError, "mmap of rank %d's segment: %s", peer,
-                          strerror(errno));
-        d->peers[lp] = mem;
-        d->pidfd[lp] = open_pidfd(h->pid);
+        int not_yet = 0;
+        PCCHECK(map_peer(comm, d, peer, h, &not_yet));
+        if (not_yet) return podcclSuccess; /* *conn stays NULL */
     }
     shm_conn *c = calloc(1, sizeof(*c));
     if (!c) return pc_err(comm, podcclSystemError, "out of memory");
@@ -251,19 +349,22 @@ static podcclResult_t shm_connect(podcclComm_t comm, void *listen_comm, int peer
     return podcclSuccess;
 }
 
+/* After the barrier every rank has mapped this segment: nobody needs the descriptor any more. */
 static podcclResult_t shm_connected(podcclComm_t comm, void *listen_comm) {
     struct shm_domain *d = listen_comm;
     (void)comm;
-    if (!d->unlinked) shm_unlink(d->name);
-    d->unlinked = 1;
+    if (d->memfd >= 0) close(d->memfd);
+    d->memfd = -1;
     return podcclSuccess;
 }
 
 static int live_peer_dead(void *dom, int peer) {
     struct shm_domain *d = dom;
+    if (!d) return 0;
     podcclComm_t comm = d->comm;
     int lp = comm->topo->local_idx[peer];
-    if (!d || lp < 0 || peer == comm->rank) return 0;
+    if (lp < 0 || peer == comm->rank) return 0;
+    if (d->pidfd[lp] == PIDFD_DEAD) return 1;
     if (d->pidfd[lp] >= 0) {
         struct pollfd p = {.fd = d->pidfd[lp], .events = POLLIN};
         return poll(&p, 1, 0) > 0;
@@ -282,13 +383,27 @@ static int live_peer_dead(void *dom, int peer) {
     return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
 }
 
+/* Only the first failure is kept: later ones are consequences. */
 static void live_publish(void *dom, int culprit, podcclResult_t rc) {
     struct shm_domain *d = dom;
     if (!d) return;
     ctrl_t *c = ctrl_of(d, d->comm->topo->local_rank);
-    int32_t none = 0;
-    atomic_store_explicit(&c->failed_rc, (int32_t)rc, memory_order_relaxed);
-    atomic_compare_exchange_strong(&c->failed_rank1, &none, culprit + 1);
+    uint64_t none = 0;
+    atomic_compare_exchange_strong(&c->failed, &none, FAIL_WORD(culprit, rc));
+}
+
+static int read_failure(struct shm_domain *d, int lidx, int *culprit, podcclResult_t *rc) {
+    uint64_t f = atomic_load_explicit(&ctrl_of(d, lidx)->failed, memory_order_acquire);
+    if (!f) return 0;
+    int c = (int)(uint32_t)(f >> 32) - 1;
+    *culprit = c >= 0 ? c : d->comm->topo->local_ranks[lidx]; /* unknown: the one who broke */
+    *rc = (podcclResult_t)(int32_t)(uint32_t)f;
+    return 1;
+}
+
+static int live_published(void *dom, int *culprit, podcclResult_t *rc) {
+    struct shm_domain *d = dom;
+    return d && read_failure(d, d->comm->topo->local_rank, culprit, rc);
 }
 
 static int live_failure_seen(void *dom, int *culprit, int *reporter, podcclResult_t *rc) {
@@ -297,11 +412,8 @@ static int live_failure_seen(void *dom, int *culprit, int *reporter, podcclResul
     podcclComm_t comm = d->comm;
     for (int i = 0; i < d->g.nlocal; i++) {
         if (i == comm->topo->local_rank || !d->peers[i]) continue;
-        ctrl_t *c = ctrl_of(d, i);
-        int32_t f = atomic_load_explicit(&c->failed_rank1, memory_order_acquire);
-        if (f) {
-            *culprit = f - 1, *reporter = comm->topo->local_ranks[i];
-            *rc = (podcclResult_t)atomic_load_explicit(&c->failed_rc, memory_order_relaxed);
+        if (read_failure(d, i, culprit, rc)) {
+            *reporter = comm->topo->local_ranks[i];
             return 1;
         }
     }
@@ -336,18 +448,21 @@ const pc_live_ops shm_live_ops = {
     .stalest = live_stalest,
     .peer_dead = live_peer_dead,
     .publish_failure = live_publish,
+    .published = live_published,
     .failure_seen = live_failure_seen,
 };
 
 /* ---- point to point ---------------------------------------------------------------------- */
 
-static podcclResult_t post(shm_conn *c, int is_send, void *buf, size_t bytes, void **req) {
+static podcclResult_t post(shm_conn *c, int is_send, void *buf, size_t bytes, const pc_sig *sig,
+                           void **req) {
     shm_req *r = calloc(1, sizeof(*r));
     if (!r) {
         *req = NULL; /* retry later */
         return podcclSuccess;
     }
     r->conn = c, r->buf = buf, r->bytes = bytes, r->is_send = is_send;
+    r->hash = sig->hash, r->seq = sig->seq;
     shm_req **head = is_send ? &c->sendq : &c->recvq,
             **tail = is_send ? &c->sendq_tail : &c->recvq_tail;
     if (*tail)
@@ -359,15 +474,15 @@ static podcclResult_t post(shm_conn *c, int is_send, void *buf, size_t bytes, vo
     return podcclSuccess;
 }
 
-static podcclResult_t shm_isend(void *conn, const void *buf, size_t bytes, int tag, void *mr,
-                                void **req) {
-    (void)tag, (void)mr;
-    return post(conn, 1, (void *)buf, bytes, req);
+static podcclResult_t shm_isend(void *conn, const void *buf, size_t bytes, const pc_sig *sig,
+                                void *mr, void **req) {
+    (void)mr;
+    return post(conn, 1, (void *)buf, bytes, sig, req);
 }
-static podcclResult_t shm_irecv(void *conn, void *buf, size_t bytes, int tag, void *mr,
+static podcclResult_t shm_irecv(void *conn, void *buf, size_t bytes, const pc_sig *sig, void *mr,
                                 void **req) {
-    (void)tag, (void)mr;
-    return post(conn, 0, buf, bytes, req);
+    (void)mr;
+    return post(conn, 0, buf, bytes, sig, req);
 }
 
 /* Marks the head request of a queue complete and unlinks it (the caller's test frees it). */
@@ -390,11 +505,27 @@ static podcclResult_t progress_send(shm_conn *c) {
         size_t n = r->bytes - r->moved;
         if (n > d->g.slot_bytes) n = d->g.slot_bytes;
         if (n) memcpy(fifo_slot(d, f, t), r->buf + r->moved, n);
-        f->frag_bytes[t % (uint64_t)d->g.nslots] = n;
+        f->frag[t % (uint64_t)d->g.nslots] =
+            (frag_t){.bytes = n, .total = r->bytes, .hash = r->hash, .seq = r->seq};
         atomic_store_explicit(&f->tail, t + 1, memory_order_release);
         r->moved += n;
         if (r->moved == r->bytes) pop_done(&c->sendq, &c->sendq_tail);
     }
+    return podcclSuccess;
+}
+
+/* The first fragment of a message: the operation and the size must fit the receive before a
+ * byte is copied. */
+static podcclResult_t check_first(shm_conn *c, shm_req *r, const frag_t *fr) {
+    podcclComm_t comm = c->comm;
+    if (fr->hash != r->hash) {
+        pc_sig theirs = {.hash = fr->hash, .seq = fr->seq, .coll = -1};
+        md_sig_get(comm, c->lpeer, fr->seq, &theirs); /* its full signature, if still there */
+        return pc_mismatch(comm, c->peer, &theirs);
+    }
+    if (fr->total > r->bytes)
+        return pc_size_mismatch(comm, c->peer, &comm->ex->cur, fr->total, r->bytes);
+    r->total = fr->total, r->started = 1;
     return podcclSuccess;
 }
 
@@ -406,16 +537,15 @@ static podcclResult_t progress_recv(shm_conn *c) {
         uint64_t h = atomic_load_explicit(&f->head, memory_order_relaxed);
         uint64_t t = atomic_load_explicit(&f->tail, memory_order_acquire);
         if (t == h) return podcclSuccess;
-        size_t n = f->frag_bytes[h % (uint64_t)d->g.nslots];
-        if (n > r->bytes - r->moved)
-            return pc_err(c->comm, podcclInvalidUsage,
-                          "rank %d sent more bytes than rank %d posted to receive (%zu > %zu): "
-                          "mismatched counts or collective order",
-                          c->peer, c->comm->rank, r->moved + n, r->bytes);
+        frag_t fr = f->frag[h % (uint64_t)d->g.nslots];
+        if (!r->started) PCCHECK(check_first(c, r, &fr));
+        size_t n = fr.bytes;
+        if (n > r->total - r->moved) /* a corrupt header: never write past the receive */
+            return pc_size_mismatch(c->comm, c->peer, &c->comm->ex->cur, r->moved + n, r->total);
         if (n) memcpy(r->buf + r->moved, fifo_slot(d, f, h), n);
         atomic_store_explicit(&f->head, h + 1, memory_order_release);
         r->moved += n;
-        if (r->moved == r->bytes) pop_done(&c->recvq, &c->recvq_tail);
+        if (r->moved == r->total) pop_done(&c->recvq, &c->recvq_tail);
     }
     return podcclSuccess;
 }
@@ -439,16 +569,18 @@ static podcclResult_t shm_close(void *conn) {
     return podcclSuccess;
 }
 
+/* Also frees a domain that shm_listen left half made (arrays may be NULL). */
 static podcclResult_t shm_close_listen(void *listen_comm) {
     struct shm_domain *d = listen_comm;
     if (!d) return podcclSuccess;
-    if (!d->unlinked) shm_unlink(d->name);
+    if (d->memfd >= 0) close(d->memfd);
     for (int i = 0; i < d->g.nlocal; i++) {
-        if (d->peers[i]) munmap(d->peers[i], d->g.seg_bytes);
-        if (d->pidfd[i] >= 0) close(d->pidfd[i]);
+        if (d->peers && d->peers[i]) munmap(d->peers[i], d->g.seg_bytes);
+        if (d->pidfd && d->pidfd[i] >= 0) close(d->pidfd[i]);
     }
     free(d->peers);
     free(d->pidfd);
+    free(d->gave_up_at);
     free(d);
     return podcclSuccess;
 }
@@ -517,14 +649,85 @@ podcclResult_t md_wait_ge(podcclComm_t comm, int lidx, _Atomic uint64_t *w, uint
     pc_wait_reset(&wt);
     int peer = comm->topo->local_ranks[lidx];
     while (atomic_load_explicit(w, memory_order_acquire) < v) {
+        PCCHECK(pc_sig_idle_check(comm, &wt));
         podcclResult_t r = pc_wait_idle(comm, &wt, &peer, 1);
         if (r == podcclInProgress) {
             if (atomic_load_explicit(w, memory_order_acquire) >= v) break;
-            return pc_wait_gone(comm, &wt);
+            r = pc_wait_gone(comm, &wt);
         }
+        /* A mismatch found meanwhile is the cause, not the peer that left after finding it. */
+        if (r != podcclSuccess && pc_sig_idle_check(comm, NULL) != podcclSuccess)
+            return podcclInvalidUsage;
         if (r != podcclSuccess) return r;
     }
     return podcclSuccess;
+}
+
+/* ---- operation signatures ---------------------------------------------------------------- */
+
+void md_sig_publish(podcclComm_t comm, const pc_sig *g) {
+    struct shm_domain *d = comm->tr->shm;
+    if (!d) return;
+    sig_slot_t *e = &ctrl_of(d, comm->topo->local_rank)->sig[g->seq % SIG_RING];
+    uint64_t kind = (uint64_t)(uint8_t)g->coll | (uint64_t)(uint8_t)g->dtype << 8 |
+                    (uint64_t)(uint8_t)g->op << 16 | (uint64_t)(uint32_t)(g->root + 1) << 32;
+    atomic_store_explicit(&e->seq, 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&e->hash, g->hash, memory_order_relaxed);
+    atomic_store_explicit(&e->count, g->count, memory_order_relaxed);
+    atomic_store_explicit(&e->kind, kind, memory_order_relaxed);
+    atomic_store_explicit(&e->seq, g->seq, memory_order_release);
+}
+
+int md_sig_get(podcclComm_t comm, int lidx, uint64_t seq, pc_sig *out) {
+    struct shm_domain *d = comm->tr->shm;
+    if (!d || !seq || !d->peers[lidx]) return 0;
+    sig_slot_t *e = &ctrl_of(d, lidx)->sig[seq % SIG_RING];
+    if (atomic_load_explicit(&e->seq, memory_order_acquire) != seq) return 0;
+    uint64_t hash = atomic_load_explicit(&e->hash, memory_order_relaxed);
+    uint64_t count = atomic_load_explicit(&e->count, memory_order_relaxed);
+    uint64_t kind = atomic_load_explicit(&e->kind, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&e->seq, memory_order_relaxed) != seq) return 0;
+    *out = (pc_sig){.hash = hash,
+                    .seq = seq,
+                    .count = count,
+                    .coll = (int8_t)(kind & 0xff),
+                    .dtype = (int32_t)(kind >> 8 & 0xff),
+                    .op = (int32_t)(kind >> 16 & 0xff),
+                    .root = (int32_t)(uint32_t)(kind >> 32) - 1};
+    return 1;
+}
+
+void md_mismatch_publish(podcclComm_t comm, int reporter, int culprit, const pc_sig *rep,
+                         const pc_sig *cul) {
+    struct shm_domain *d = comm->tr->shm;
+    if (!d) return;
+    ctrl_t *c = ctrl_of(d, comm->topo->local_rank);
+    if (atomic_load_explicit(&c->mm_set, memory_order_relaxed)) return; /* the first one only */
+    c->mm_reporter = reporter, c->mm_culprit = culprit, c->mm_rep = *rep, c->mm_cul = *cul;
+    atomic_store_explicit(&c->mm_set, 1, memory_order_release);
+}
+
+int md_mismatch_get(podcclComm_t comm, int lidx, int *reporter, int *culprit, pc_sig *rep,
+                    pc_sig *cul) {
+    struct shm_domain *d = comm->tr->shm;
+    if (!d || !d->peers[lidx]) return 0;
+    ctrl_t *c = ctrl_of(d, lidx);
+    if (!atomic_load_explicit(&c->mm_set, memory_order_acquire)) return 0;
+    *reporter = c->mm_reporter, *culprit = c->mm_culprit, *rep = c->mm_rep, *cul = c->mm_cul;
+    return 1;
+}
+
+uint64_t md_sig_last(podcclComm_t comm, int lidx) {
+    struct shm_domain *d = comm->tr->shm;
+    uint64_t last = 0;
+    if (!d || !d->peers[lidx]) return 0;
+    for (int i = 0; i < SIG_RING; i++) {
+        uint64_t v = atomic_load_explicit(&ctrl_of(d, lidx)->sig[i].seq, memory_order_acquire);
+        if (v > last) last = v;
+    }
+    return last;
 }
 
 /* ---- single copy: Linux Cross-Memory Attach (process_vm_readv) ---------------------------- */
@@ -533,19 +736,20 @@ int md_cma_ok(podcclComm_t comm) {
     return comm->tr->shm && comm->tr->shm->cma_ok;
 }
 
-void md_cma_publish(podcclComm_t comm, const void *send, const void *recv, const void *aux,
+void md_cma_publish(podcclComm_t comm, const void *const buf[3], const size_t len[3],
                     const size_t *counts, const size_t *displs) {
     ctrl_t *c = ctrl_of(comm->tr->shm, comm->topo->local_rank);
-    c->cma_addr[0] = (uint64_t)(uintptr_t)send;
-    c->cma_addr[1] = (uint64_t)(uintptr_t)recv;
-    c->cma_addr[2] = (uint64_t)(uintptr_t)aux;
+    for (int i = 0; i < 3; i++)
+        c->cma_addr[i] = (uint64_t)(uintptr_t)buf[i], c->cma_len[i] = buf[i] ? len[i] : 0;
+    c->cma_seq = comm->ex->cur.seq, c->cma_hash = comm->ex->cur.hash;
     if (counts)
         for (int i = 0; i < comm->topo->nlocal; i++)
             c->counts[i] = counts[i], c->counts[comm->topo->nlocal + i] = displs[i];
 }
 
-uint64_t md_cma_addr(podcclComm_t comm, int lidx, int which) {
-    return ctrl_of(comm->tr->shm, lidx)->cma_addr[which];
+void md_cma_op(podcclComm_t comm, int lidx, uint64_t *seq, uint64_t *hash) {
+    ctrl_t *c = ctrl_of(comm->tr->shm, lidx);
+    *seq = c->cma_seq, *hash = c->cma_hash;
 }
 
 void md_cma_counts(podcclComm_t comm, int lidx, int to, size_t *count, size_t *displ) {
@@ -554,23 +758,38 @@ void md_cma_counts(podcclComm_t comm, int lidx, int to, size_t *count, size_t *d
     *displ = c->counts[comm->topo->nlocal + to];
 }
 
-podcclResult_t md_cma_read(podcclComm_t comm, int lidx, void *local, uint64_t remote,
+podcclResult_t md_cma_read(podcclComm_t comm, int lidx, int which, size_t off, void *local,
                            size_t bytes) {
-    pid_t pid = ctrl_of(comm->tr->shm, lidx)->pid;
+    ctrl_t *c = ctrl_of(comm->tr->shm, lidx);
+    pid_t pid = c->pid;
+    uint64_t len = c->cma_len[which], remote = c->cma_addr[which] + off;
+    if (bytes && (off > len || bytes > len - off)) { /* never past what the peer declared */
+        int peer = comm->topo->local_ranks[lidx];
+        pc_sig theirs = {.hash = c->cma_hash, .seq = c->cma_seq, .coll = -1};
+        if (c->cma_hash != comm->ex->cur.hash) {
+            md_sig_get(comm, lidx, c->cma_seq, &theirs);
+            return pc_mismatch(comm, peer, &theirs);
+        }
+        return pc_size_mismatch(comm, peer, &comm->ex->cur, (size_t)len, off + bytes);
+    }
     while (bytes) {
         struct iovec l = {.iov_base = local, .iov_len = bytes};
         struct iovec r = {.iov_base = (void *)(uintptr_t)remote, .iov_len = bytes};
         ssize_t got = process_vm_readv(pid, &l, 1, &r, 1, 0);
         if (got <= 0) {
             if (got < 0 && errno == EINTR) continue;
-            int peer = comm->topo->local_ranks[lidx];
-            if (got < 0 && errno == ESRCH) {
-                pc_publish_failure(comm, peer, podcclRemoteError);
-                return pc_err(comm, podcclRemoteError, "rank %d: peer rank %d (pid %d) has exited",
-                              comm->rank, peer, (int)pid);
+            int peer = comm->topo->local_ranks[lidx], e = got < 0 ? errno : 0;
+            /* A peer that is exiting loses its memory before it is reaped: EFAULT then means
+             * it is gone (pc_wait_gone names the first cause, which may be another rank). */
+            int gone = e == ESRCH;
+            for (double end = pc_now() + 0.1; !gone && pc_now() < end; usleep(1000))
+                gone = live_peer_dead(comm->tr->shm, peer);
+            if (gone) {
+                pc_wait w = {.gone = peer};
+                return pc_wait_gone(comm, &w);
             }
             return pc_err(comm, podcclSystemError, "rank %d: process_vm_readv from rank %d: %s",
-                          comm->rank, peer, got < 0 ? strerror(errno) : "read nothing");
+                          comm->rank, peer, e ? strerror(e) : "read nothing");
         }
         local = (char *)local + got, remote += (uint64_t)got, bytes -= (size_t)got;
     }

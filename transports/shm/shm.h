@@ -1,6 +1,8 @@
 /* Shared memory inside one host: each rank owns one segment holding its control words, its
- * one-shot (direct) buffers and one inbound FIFO per local sender. Peers map it; the name is
- * unlinked as soon as everyone has, so nothing is left in /dev/shm even if a rank is killed. */
+ * one-shot (direct) buffers and one inbound FIFO per local sender. A segment is an anonymous
+ * memfd that peers open through /proc/<owner pid>/fd/<fd> during init: no name ever exists, so
+ * nothing can be left in /dev/shm whenever a rank is killed, and the memory goes with the last
+ * process that maps it. */
 #ifndef PODCCL_SHM_H
 #define PODCCL_SHM_H
 
