@@ -64,24 +64,37 @@ typedef void (*pc_avg_fn)(void *buf, size_t n, int nranks);
 #define PC_CLONES
 #endif
 
+/* Buffers come at any byte offset (a user's buffer plus an odd byte count, a slice of a packed
+ * message), and a misaligned T* load is undefined behaviour (UBSan reports it), so elements are
+ * loaded and stored through memcpy on byte addresses: C's defined unaligned access, which
+ * compiles to the very same vector loads and stores as a plain dereference (measured: no change
+ * in bandwidth, aligned or not). */
+#define PC_LDST(T, N)                                                                              \
+    static inline T ld_##N(const void *p, size_t i) {                                              \
+        T v;                                                                                       \
+        memcpy(&v, (const char *)p + i * sizeof(T), sizeof(T));                                    \
+        return v;                                                                                  \
+    }                                                                                              \
+    static inline void st_##N(void *p, size_t i, T v) {                                            \
+        memcpy((char *)p + i * sizeof(T), &v, sizeof(T));                                          \
+    }
+
 /* One kernel per type x op; the body reads a[i] and b[i] before it writes d[i]. */
-#define PC_KERNEL(T, UT, NAME, EXPR)                                                               \
-    PC_CLONES static void NAME(void *dv, const void *av, const void *bv, size_t n) {               \
-        T *d = dv;                                                                                 \
-        const T *a = av, *b = bv;                                                                  \
-        PC_FOR(T, n, i, T x = a[i], y = b[i]; d[i] = (EXPR););                                     \
+#define PC_KERNEL(T, UT, N, NAME, EXPR)                                                            \
+    PC_CLONES static void NAME(void *d, const void *a, const void *b, size_t n) {                  \
+        PC_FOR(T, n, i, T x = ld_##N(a, i), y = ld_##N(b, i); st_##N(d, i, (EXPR)););              \
     }
 
 /* Instantiates the four kernels, the avg finisher and the table row of one native type. */
 #define PC_DEFINE_TYPE(E, T, UT, DT, N)                                                            \
-    PC_KERNEL(T, UT, sum_##N, (T)((UT)x + (UT)y))                                                  \
-    PC_KERNEL(T, UT, prod_##N, (T)((UT)x * (UT)y))                                                 \
-    PC_KERNEL(T, UT, max_##N, x > y ? x : y)                                                       \
-    PC_KERNEL(T, UT, min_##N, x < y ? x : y)                                                       \
-    static void avg_##N(void *bv, size_t n, int nranks) {                                          \
-        T *b = bv;                                                                                 \
+    PC_LDST(T, N)                                                                                  \
+    PC_KERNEL(T, UT, N, sum_##N, (T)((UT)x + (UT)y))                                               \
+    PC_KERNEL(T, UT, N, prod_##N, (T)((UT)x * (UT)y))                                              \
+    PC_KERNEL(T, UT, N, max_##N, x > y ? x : y)                                                    \
+    PC_KERNEL(T, UT, N, min_##N, x < y ? x : y)                                                    \
+    static void avg_##N(void *b, size_t n, int nranks) {                                           \
         DT div = (DT)nranks;                                                                       \
-        PC_FOR(T, n, i, b[i] = (T)(b[i] / div););                                                  \
+        PC_FOR(T, n, i, st_##N(b, i, (T)(ld_##N(b, i) / div)););                                   \
     }
 PC_NATIVE_TYPES(PC_DEFINE_TYPE)
 
@@ -144,50 +157,63 @@ static inline uint16_t pc_f32_to_bf16(float f) {
     return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
 }
 
-typedef void (*pc_widen_fn)(float *d, const uint16_t *s, size_t n);
-typedef void (*pc_narrow_fn)(uint16_t *d, const float *s, size_t n);
+/* The half-type side (s of widen, d of narrow) is the user's buffer, at any byte offset: see
+ * PC_LDST. The float side is an aligned staging block. */
+typedef void (*pc_widen_fn)(float *d, const void *s, size_t n);
+typedef void (*pc_narrow_fn)(void *d, const float *s, size_t n);
+PC_LDST(uint16_t, u16)
 
 /* Array forms so that the block loops below pay for one indirect call per block, not per
  * element. */
-static void pc_widen_f16_sw(float *d, const uint16_t *s, size_t n) {
-    PC_FOR(float, n, i, d[i] = pc_f16_to_f32_sw(s[i]););
+static void pc_widen_f16_sw(float *d, const void *s, size_t n) {
+    PC_FOR(float, n, i, d[i] = pc_f16_to_f32_sw(ld_u16(s, i)););
 }
-static void pc_narrow_f16_sw(uint16_t *d, const float *s, size_t n) {
-    PC_FOR(float, n, i, d[i] = pc_f32_to_f16_sw(s[i]););
+static void pc_narrow_f16_sw(void *d, const float *s, size_t n) {
+    PC_FOR(float, n, i, st_u16(d, i, pc_f32_to_f16_sw(s[i])););
 }
-static void pc_widen_bf16(float *d, const uint16_t *s, size_t n) {
-    PC_FOR(float, n, i, d[i] = pc_bf16_to_f32(s[i]););
+static void pc_widen_bf16(float *d, const void *s, size_t n) {
+    PC_FOR(float, n, i, d[i] = pc_bf16_to_f32(ld_u16(s, i)););
 }
-static void pc_narrow_bf16(uint16_t *d, const float *s, size_t n) {
-    PC_FOR(float, n, i, d[i] = pc_f32_to_bf16(s[i]););
+static void pc_narrow_bf16(void *d, const float *s, size_t n) {
+    PC_FOR(float, n, i, st_u16(d, i, pc_f32_to_bf16(s[i])););
 }
 
 #ifdef PC_HAVE_X86
 /* Hardware conversion, eight elements per instruction; compiled for F16C only here so that the
  * rest of the library runs on any x86-64, and called only after a run-time CPU check. */
-__attribute__((target("avx,f16c"))) static void pc_widen_f16_hw(float *d, const uint16_t *s,
-                                                                size_t n) {
+__attribute__((target("avx,f16c"))) static void pc_widen_f16_hw(float *d, const void *s, size_t n) {
     size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
-    for (; i < n; i++) d[i] = _cvtsh_ss(s[i]);
+    for (; i + 8 <= n; i += 8) /* loadu: any alignment */
+        _mm256_storeu_ps(d + i,
+                         _mm256_cvtph_ps(_mm_loadu_si128((const void *)((const char *)s + 2 * i))));
+    for (; i < n; i++) d[i] = _cvtsh_ss(ld_u16(s, i));
 }
-__attribute__((target("avx,f16c"))) static void pc_narrow_f16_hw(uint16_t *d, const float *s,
+__attribute__((target("avx,f16c"))) static void pc_narrow_f16_hw(void *d, const float *s,
                                                                  size_t n) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm_storeu_si128((__m128i *)(d + i),
+        _mm_storeu_si128((void *)((char *)d + 2 * i),
                          _mm256_cvtps_ph(_mm256_loadu_ps(s + i), _MM_FROUND_TO_NEAREST_INT));
-    for (; i < n; i++) d[i] = _cvtss_sh(s[i], _MM_FROUND_TO_NEAREST_INT);
+    for (; i < n; i++) st_u16(d, i, _cvtss_sh(s[i], _MM_FROUND_TO_NEAREST_INT));
 }
 #endif
 
 /* AVX must be usable too (the OS saves YMM state; __builtin_cpu_supports checks that). Clang
- * before 16 has no "f16c" name for the builtin, so it reads the CPUID bit itself. */
+ * before 16 has no "f16c" name for the builtin, so it reads the CPUID bit itself, once: CPUID
+ * traps to the hypervisor in a VM (microseconds), far too slow for every reduction call. The
+ * cache is a relaxed atomic that every thread would set to the same value, so racing to fill
+ * it is harmless. */
 static int pc_cpu_f16c(void) {
 #if defined(PC_HAVE_X86) && defined(__clang__)
-    unsigned a, b, c, d;
-    return __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+    static atomic_int known; /* 0: not asked yet, 1: no F16C, 2: F16C */
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (k == 0) {
+        unsigned a, b, c, d;
+        int has = __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+        k = has ? 2 : 1;
+        atomic_store_explicit(&known, k, memory_order_relaxed);
+    }
+    return k == 2;
 #elif defined(PC_HAVE_X86)
     return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
 #else
@@ -261,10 +287,10 @@ void pc_reduce2(void *dst, const void *a, const void *b, size_t count, podcclDat
     float fa[PC_BLOCK], fb[PC_BLOCK];
     for (size_t i = 0; i < count; i += PC_BLOCK) {
         size_t n = count - i < PC_BLOCK ? count - i : PC_BLOCK;
-        widen(fa, (const uint16_t *)a + i, n);
-        widen(fb, (const uint16_t *)b + i, n);
+        widen(fa, (const char *)a + 2 * i, n);
+        widen(fb, (const char *)b + 2 * i, n);
         k(fa, fa, fb, n);
-        narrow((uint16_t *)dst + i, fa, n);
+        narrow((char *)dst + 2 * i, fa, n);
     }
 }
 
@@ -288,12 +314,12 @@ void pc_reduce_n(void *dst, const void *const *srcs, int nsrc, size_t count, pod
     for (size_t i = 0; i < count; i += PC_BLOCK) {
         size_t n = count - i < PC_BLOCK ? count - i : PC_BLOCK;
         if (half) {
-            widen(acc, (const uint16_t *)srcs[0] + i, n);
+            widen(acc, (const char *)srcs[0] + 2 * i, n);
             for (int s = 1; s < nsrc; s++) {
-                widen(tmp, (const uint16_t *)srcs[s] + i, n);
+                widen(tmp, (const char *)srcs[s] + 2 * i, n);
                 k(acc, acc, tmp, n);
             }
-            narrow((uint16_t *)dst + i, acc, n);
+            narrow((char *)dst + 2 * i, acc, n);
         } else {
             char *d = (char *)dst + i * es;
             k(d, (const char *)srcs[0] + i * es, (const char *)srcs[1] + i * es, n);
@@ -315,8 +341,8 @@ void pc_avg_finish(void *buf, size_t count, podcclDataType_t t, int nranks) {
     float f[PC_BLOCK];
     for (size_t i = 0; i < count; i += PC_BLOCK) {
         size_t n = count - i < PC_BLOCK ? count - i : PC_BLOCK;
-        widen(f, (uint16_t *)buf + i, n);
+        widen(f, (char *)buf + 2 * i, n);
         pc_avg[podcclFloat32](f, n, nranks);
-        narrow((uint16_t *)buf + i, f, n);
+        narrow((char *)buf + 2 * i, f, n);
     }
 }

@@ -108,6 +108,7 @@ static int call_failed(const members *m, const char *call, podcclResult_t rc, po
 static members expected_members(scheme s, int rank, int n) {
     members m = {0, {0}, scheme_names[s], rank};
     for (int r = 0; r < n; r++) m.parent[r] = -1;
+    if (color_of(s, rank) == PODCCL_SPLIT_NOCOLOR) return m; /* no new rank: parent[-1] */
     for (int r = 0; r < n; r++)
         if (color_of(s, r) == color_of(s, rank)) m.parent[newrank_of(s, r, n)] = r, m.size++;
     return m;
