@@ -5,19 +5,25 @@
  * podcclGetLastError() returns. Names, argument order and in-place rules mirror NCCL so that code
  * written against NCCL maps one to one (ncclX -> podcclX); buffers are host memory.
  *
- * Errors and the communicator:
- *   podcclInvalidArgument  the call was rejected before anything happened; the communicator
- *                          stays usable.
- *   podcclInvalidUsage     a call that is well formed but not allowed now (destroyed
- *                          communicator, forced algorithm that cannot run this call). Checked
- *                          before any data moves; the communicator stays usable.
+ * Errors and the communicator (NCCL's rule: only podcclInvalidArgument leaves it usable):
+ *   podcclInvalidArgument  the call was rejected before anything happened (NULL, destroyed
+ *                          communicator, bad count, datatype, op, root, buffers); the
+ *                          communicator stays usable.
+ *   podcclInvalidUsage     a call that is well formed but wrong. Calls that do not match between
+ *                          ranks are found while the operation runs, after data may have moved:
+ *                          the communicator is broken. Two kinds are found before any data
+ *                          moves and leave it usable: a forced algorithm (PODCCL_ALGO) that
+ *                          cannot run this call, and podcclCommDestroy while the calling thread's
+ *                          open group holds operations on the communicator.
  *   podcclSystemError      an operating-system call failed (socket, shared memory, memory).
- *   podcclRemoteError      a peer died or closed its connection.
+ *   podcclRemoteError      a peer died or closed its connection, or the communicator was aborted.
  *   podcclTimeout          a peer did not answer within PODCCL_TIMEOUT seconds.
  *   podcclInternalError    a bug in podccl.
- * After SystemError, RemoteError, Timeout or InternalError during a collective the communicator is
- * broken: every later call on it returns the same error, podcclCommGetAsyncError reports it, and
- * the only useful calls left are podcclCommAbort or podcclCommDestroy.
+ * Any other error of an operation on a communicator (InvalidUsage but the two kinds above,
+ * SystemError, RemoteError, Timeout, InternalError) breaks it: every later call on it returns the
+ * same error with a message that names the first breaking error once ("communicator is broken by
+ * an earlier error: ..."), podcclCommGetAsyncError reports it, and the only useful calls left are
+ * podcclCommAbort or podcclCommDestroy.
  *
  * Threads: different communicators may be used from different threads at the same time. One
  * communicator must not be used by two threads at once, except podcclCommGetAsyncError and
@@ -124,9 +130,10 @@ podcclResult_t podcclGetVersion(int *version);
 /* A static English string for a result code, never NULL. Thread-safe. */
 const char *podcclGetErrorString(podcclResult_t result);
 
-/* The message of the last failed call: on comm if comm is not NULL and the failure belonged to
- * it, else the last failure of the calling thread. Never NULL ("" when there was none). The
- * string stays valid until the next call on the same communicator or thread. */
+/* The message of the last failed call: on comm if comm is a live communicator and the failure
+ * belonged to it, else (NULL, destroyed or aborted comm) the last failure of the calling thread.
+ * Never NULL ("" when there was none). The string stays valid until the next call on the same
+ * communicator or thread. Thread-safe. */
 const char *podcclGetLastError(podcclComm_t comm);
 
 /* Prints every environment parameter podccl reads, its current value, default and meaning, to
@@ -140,24 +147,32 @@ void podcclPrintAlgorithms(void);
 
 /* ---- Communicators -------------------------------------------------------------------------- */
 
-/* Creates a unique id and starts, in a background thread of the calling process, the rendezvous
- * root that the ranks of one communicator connect to. Call it once per communicator in one
- * process, which must stay alive until every rank has returned from podcclCommInitRank. The
- * root binds the interface chosen by PODCCL_SOCKET_IFNAME (default: the first interface that is
- * up, not loopback and not docker*, else loopback) on an ephemeral port, or PODCCL_COMM_ID
- * ("host:port") if set. The secret comes from getrandom(2).
- * Errors: podcclInvalidArgument (uniqueId NULL), podcclSystemError (no interface, bind/listen
- * failed). Thread-safe. */
+/* Creates a unique id (128 bytes: magic, the root's address, a 32-byte random secret from
+ * OpenSSL's RAND_bytes) and hands it to the process's rendezvous service: one background thread
+ * per process serves every open unique id. Call it once per communicator in one process, which
+ * must stay alive until every rank has returned from podcclCommInitRank. The root binds the
+ * interface chosen by PODCCL_SOCKET_IFNAME (default: the first interface that is up, not
+ * loopback and not docker*, else loopback) on an ephemeral port, or PODCCL_COMM_ID
+ * ("host:port") if set. An id stays open until every rank has joined or PODCCL_TIMEOUT passes;
+ * beyond 1,024 open ids the oldest one nobody has joined is closed. The secret never leaves the
+ * process that holds the id: ranks prove they know it (docs/security.md), so hand the id only
+ * to the job's own ranks.
+ * Errors: podcclInvalidArgument (uniqueId NULL; a PODCCL_* variable malformed or out of range,
+ * named), podcclSystemError (no interface, bind/listen failed). Thread-safe. */
 podcclResult_t podcclGetUniqueId(podcclUniqueId *uniqueId);
 
-/* Creates the communicator's rank `rank` of `nranks` (0 <= rank < nranks). Collective over all
- * ranks: blocks until every rank has joined, exchanged host identity and connected transports
- * (shared memory between ranks of one host). A connection that does not present the id's secret
- * is refused. Gives up after PODCCL_TIMEOUT seconds.
- * Errors: podcclInvalidArgument (NULL comm, nranks < 1, rank out of range, malformed id),
- * podcclSystemError (sockets, /dev/shm too small: the message says how much is needed),
- * podcclRemoteError (a rank sent inconsistent nranks, or a peer vanished), podcclTimeout,
- * podcclInvalidUsage (ranks on different hosts but no network transport is built).
+/* Creates the communicator's rank `rank` of `nranks` (0 <= rank < nranks <= 2^20). Collective
+ * over all ranks: blocks until every rank has joined, exchanged host identity and connected
+ * transports (shared memory between ranks of one host). Every bootstrap connection is mutually
+ * authenticated with the id's secret (HMAC-SHA256 challenge-response; on one host the peer's uid
+ * must be this process's): a root or peer that cannot prove it is refused and nothing is sent
+ * to it. Gives up after PODCCL_TIMEOUT seconds; a rank that dies during init is named to every
+ * other rank at once (docs/security.md).
+ * Errors: podcclInvalidArgument (NULL comm, nranks or rank out of range, malformed id, ranks
+ * disagreeing on nranks, a PODCCL_* variable malformed or out of range), podcclSystemError
+ * (sockets, shared memory short: the message says how much is needed), podcclRemoteError (a
+ * peer or the root died, or does not know the secret: named), podcclTimeout (ranks missing:
+ * named), podcclInvalidUsage (ranks on different hosts but no network transport is built).
  * Thread-safe for different comm pointers. Counterpart: ncclCommInitRank. */
 podcclResult_t podcclCommInitRank(podcclComm_t *comm, int nranks, podcclUniqueId commId, int rank);
 
@@ -173,7 +188,11 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *comm, int nranks, podcclUn
  * The rendezvous address is PODCCL_COMM_ID ("host:port"), else MASTER_ADDR with MASTER_PORT+1
  * (torchrun; MASTER_PORT itself belongs to torch's TCPStore), else, when the launcher says all
  * ranks share one host, 127.0.0.1 with a port derived from the job id. Rank 0 runs the root.
- * The secret is derived from PODCCL_SECRET, else the launcher's job id; ranks of one job agree.
+ * The secret (docs/security.md) is PODCCL_SECRET, else the file PODCCL_SECRET_FILE (refused
+ * unless owned by this user with mode 0600), else Open MPI's per-job random key, else the
+ * per-user file ~/.config/podccl/secret (created 0600 on first use; ranks on other hosts need
+ * the same file); it is bound to the rendezvous address. Rank 0's root listens only on that
+ * address.
  * Errors: podcclInvalidArgument (NULL comm, no launcher variables, inconsistent values, no
  * address for a multi-host job: the message names the variable to set), then as
  * podcclCommInitRankConfig. */
@@ -213,20 +232,55 @@ podcclResult_t podcclCommInitFromEnv(podcclComm_t *comm, podcclConfig_t *config)
 podcclResult_t podcclCommSplit(podcclComm_t comm, int color, int key, podcclComm_t *newcomm,
                                podcclConfig_t *config);
 
-/* Waits for this communicator's queued operations, then frees its resources. Local: does not
- * wait for peers. Passing NULL is podcclInvalidArgument. Not thread-safe with other calls on
- * the same communicator. Counterpart: ncclCommDestroy. */
+/* Flags of podcclCommShrink. */
+#define PODCCL_SHRINK_DEFAULT 0 /* comm is idle: no operation in flight on it */
+#define PODCCL_SHRINK_ABORT 1   /* abort comm's operations in flight first (after a failure) */
+
+/* After a failure, builds *newcomm from the ranks of comm that are not in excludeRanksList
+ * (excludeRanksCount entries, each a rank of comm, no duplicates, not the caller): every
+ * surviving rank calls it with the same list, in the same order of shrinks; excluded ranks do
+ * not call it (they may be dead). Survivors keep their order: new rank = old rank minus the
+ * excluded ranks below it. No unique id is needed: the lowest survivor serves the rendezvous on
+ * the bootstrap listener it kept since init, and the rendezvous key is derived from comm's
+ * secret, the list and the number of earlier shrinks of comm, so only comm's own ranks can join.
+ * With PODCCL_SHRINK_ABORT, comm is first marked aborted (operations in flight on other threads
+ * or streams return podcclRemoteError) and the call waits for them to leave; with
+ * PODCCL_SHRINK_DEFAULT it waits for comm's operations to finish. comm itself stays allocated
+ * (broken when aborted): destroy it with podcclCommDestroy or podcclCommAbort afterwards.
+ * config: NULL or as for podcclCommInitRankConfig; timeoutSec and name default to comm's.
+ * Errors: podcclInvalidArgument (comm not live, newcomm NULL, a bad list or flag: before any
+ * communication), then the errors of podcclCommInitRankConfig among the survivors (a survivor
+ * that does not call in time: podcclTimeout naming it; a second failure: podcclRemoteError
+ * naming it). On error *newcomm is NULL. Thread-safety: as any call on comm; do not shrink
+ * one comm from two threads at once. Counterpart: ncclCommShrink (NCCL 2.27). */
+podcclResult_t podcclCommShrink(podcclComm_t comm, int *excludeRanksList, int excludeRanksCount,
+                                podcclComm_t *newcomm, podcclConfig_t *config, int shrinkFlags);
+
+/* Waits for this communicator's operations queued on streams and calls in progress on other
+ * threads, then frees its resources. Local: does not wait for peers (but an operation that
+ * waits for a dead peer ends only at its timeout; use podcclCommAbort after a failure).
+ * Errors: podcclInvalidArgument (NULL, or a communicator already destroyed or aborted: each is
+ * recognised without reading its freed memory); podcclInvalidUsage, naming the count, when the
+ * calling thread's open group (podcclGroupStart without its podcclGroupEnd) holds operations on
+ * comm, which run only at that podcclGroupEnd: nothing is freed, comm stays usable (end the group
+ * first, or abort). Not thread-safe with other calls on the same communicator.
+ * Counterpart: ncclCommDestroy. */
 podcclResult_t podcclCommDestroy(podcclComm_t comm);
 
-/* Marks the communicator aborted, makes operations in progress on it return podcclRemoteError
- * as soon as they notice, and frees it without waiting for peers. May be called from any
- * thread while another thread is blocked in a collective on comm; that call returns, and comm
- * is freed when it has. Errors: podcclInvalidArgument (NULL). Counterpart: ncclCommAbort. */
+/* Marks the communicator aborted and broken, and frees it without waiting for peers or
+ * timeouts. Operations on comm in the calling thread's open group are dropped (they never run;
+ * the group's other operations still run at podcclGroupEnd); operations queued on streams fail
+ * with podcclRemoteError when they start, without moving data; an operation in progress returns
+ * podcclRemoteError as soon as it notices (within milliseconds). May be called from any thread
+ * while another thread is blocked in a collective on comm; that call returns, and comm is freed
+ * when it has. Errors: podcclInvalidArgument (NULL, or already destroyed or aborted).
+ * Counterpart: ncclCommAbort. */
 podcclResult_t podcclCommAbort(podcclComm_t comm);
 
 /* Stores in *asyncError the error that broke the communicator (podcclSuccess if none). The
- * message from podcclGetLastError(comm) names the failing rank. Thread-safe.
- * Errors: podcclInvalidArgument (NULL arguments). */
+ * message of the call that broke it names the failing rank; every later call on comm names that
+ * message again. Thread-safe, also with podcclCommAbort on another thread.
+ * Errors: podcclInvalidArgument (NULL arguments, destroyed communicator). */
 podcclResult_t podcclCommGetAsyncError(podcclComm_t comm, podcclResult_t *asyncError);
 
 /* Number of ranks (*count) / this rank (*rank). Errors: podcclInvalidArgument (NULL). */
@@ -234,10 +288,11 @@ podcclResult_t podcclCommCount(const podcclComm_t comm, int *count);
 podcclResult_t podcclCommUserRank(const podcclComm_t comm, int *rank);
 
 /* Memory this rank holds for comm, in bytes: *shmBytes of shared memory (its segment in
- * /dev/shm: one-shot buffers and one FIFO per local sender; bounded by PODCCL_SHM_MAX_BYTES,
- * default 32 MiB, except that each FIFO keeps at least 4 slots of 4 KiB), and *hostBytes of
- * private memory for temporaries (pipeline scratch for receive-and-reduce steps, and partial
- * results; both grow to what the largest schedule issued so far needed). Either pointer may be NULL.
+ * an unnamed memfd: one-shot buffers and one FIFO per local sender; bounded by
+ * PODCCL_SHM_MAX_BYTES, default 32 MiB, except that each FIFO keeps at least 4 slots of 4 KiB),
+ * and *hostBytes of private memory for temporaries (pipeline scratch for receive-and-reduce
+ * steps, and partial results; both grow to what the largest schedule issued so far needed).
+ * Either pointer may be NULL.
  * Errors: podcclInvalidArgument (NULL or destroyed comm). Thread-safe. */
 podcclResult_t podcclCommMemoryUsage(const podcclComm_t comm, size_t *shmBytes, size_t *hostBytes);
 
@@ -293,11 +348,20 @@ podcclResult_t podcclStreamDestroy(podcclStream_t stream);
  *  - Every rank of comm must call the same collectives in the same order with matching count,
  *    datatype, op and root.
  *  - Errors common to all: podcclInvalidArgument for a NULL or destroyed comm, a NULL buffer
- *    with count > 0, an unknown datatype or op, root/peer out of range, count * element size
- *    overflowing size_t, or buffers that overlap other than in the documented in-place layout;
- *    podcclInvalidUsage when PODCCL_ALGO forces an algorithm that cannot run this call;
+ *    with count > 0, an unknown datatype or op, root/peer out of range, a buffer that runs past
+ *    the end of the address space, buffers that overlap other than in the documented in-place
+ *    layout, and counts whose bytes cannot exist in memory: the call's largest buffer (count x
+ *    element size, x nranks where the buffer holds a block per rank) above 2^47 bytes (the x86-64
+ *    user address space), or above 2^22 pipeline chunks of PODCCL_CHUNK_BYTES (512 GiB at the
+ *    default chunk; schedules grow with the chunks). These count limits depend only on count,
+ *    datatype, nranks and PODCCL_CHUNK_BYTES, so every rank rejects such a call alike and none
+ *    waits for another; nothing moves and the communicator stays usable.
+ *    podcclInvalidUsage when PODCCL_ALGO forces an algorithm that cannot run this call (before
+ *    anything moves: the communicator stays usable), or when the ranks' calls do not match
+ *    (found while data moves: the communicator is broken);
  *    podcclRemoteError / podcclTimeout when a peer died or went silent (naming the rank);
- *    podcclSystemError when the operating system failed us.
+ *    podcclSystemError when the operating system failed us. Every error but InvalidArgument
+ *    and the forced-algorithm InvalidUsage breaks the communicator (see the top of this file).
  *  - Thread-safety: one thread per communicator at a time.
  *  - Algorithms: "direct" (one-shot through shared memory: each rank publishes its data with a
  *    sequence number and reads its peers'; cf. MPICH/Open MPI XHC shared-memory collectives)
@@ -346,8 +410,14 @@ podcclResult_t podcclAllToAll(const void *sendbuff, void *recvbuff, size_t count
 /* Vector all-to-all, for Mixture-of-Experts dispatch/combine: this rank sends sendcounts[p]
  * elements starting at element sdispls[p] of sendbuff to rank p, and receives recvcounts[p]
  * elements from rank p at element rdispls[p] of recvbuff. Each array has nranks entries, in
- * elements. recvcounts[p] on this rank must equal sendcounts[rank] on rank p. Receive regions
- * must not overlap each other or sendbuff (no in-place). Counterpart: MPI_Alltoallv. */
+ * elements. recvcounts[p] on this rank must equal sendcounts[rank] on rank p; in particular
+ * sendcounts[rank] must equal recvcounts[rank] (the block a rank sends itself), which is
+ * checked locally (podcclInvalidArgument naming both, before anything moves; the other ranks,
+ * which passed consistent counts, then wait for this rank until the timeout). Receive regions
+ * must not overlap each other or sendbuff (no in-place); displacements may leave gaps. Each
+ * region (displacement + count) must end below 2^47 bytes, and this rank's send and receive
+ * counts must each add up to at most 2^22 chunks of PODCCL_CHUNK_BYTES: checked on this rank
+ * only, as counts differ between ranks. Counterpart: MPI_Alltoallv. */
 podcclResult_t podcclAllToAllv(const void *sendbuff, const size_t sendcounts[],
                                const size_t sdispls[], void *recvbuff, const size_t recvcounts[],
                                const size_t rdispls[], podcclDataType_t datatype, podcclComm_t comm,
@@ -369,7 +439,11 @@ podcclResult_t podcclBarrier(podcclComm_t comm, podcclStream_t stream);
  * outermost podcclGroupEnd are checked when issued, and run together at podcclGroupEnd:
  * collectives in issue order, then all sends and receives of each communicator as one
  * schedule, so exchanges that would deadlock one by one complete. podcclGroupEnd returns the
- * first error. Errors: podcclInvalidUsage for GroupEnd without GroupStart. Counterpart:
+ * first error. An operation whose communicator is destroyed or aborted by another thread before
+ * podcclGroupEnd is dropped (podcclGroupEnd returns podcclInvalidArgument; the others run);
+ * podcclCommAbort on the calling thread drops its operations on that communicator, and
+ * podcclCommDestroy refuses (podcclInvalidUsage) while the group holds some.
+ * Errors: podcclInvalidUsage for GroupEnd without GroupStart. Counterpart:
  * ncclGroupStart/ncclGroupEnd. */
 podcclResult_t podcclGroupStart(void);
 podcclResult_t podcclGroupEnd(void);

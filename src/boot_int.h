@@ -19,6 +19,10 @@ podcclResult_t boot_send_all(int fd, const void *buf, size_t n, double deadline)
 podcclResult_t boot_recv_all(int fd, void *buf, size_t n, double deadline);
 podcclResult_t boot_listen_on(pc_sockaddr *addr, int *fd_out);
 
+/* After this process's own rank got a failed rendezvous answer: waits up to `seconds` while a
+ * failed rendezvous served here still owes late ranks their answer. */
+void boot_root_linger(double seconds);
+
 /* The acceptor's side of the handshake on one connection. */
 typedef struct boot_pend {
     int fd, stage;

@@ -90,6 +90,7 @@ void bp_m1_encode(const bp_m1 *m, uint8_t out[BP_M1_BYTES]) {
     bp_put_addr(out + 56, &m->listen);
     put32(out + 80, m->pid);
     put32(out + 84, m->uid);
+    put32(out + 88, m->timeout_ms);
 }
 
 int bp_m1_decode(const uint8_t *in, size_t n, bp_m1 *m, char *err, size_t len) {
@@ -108,6 +109,7 @@ int bp_m1_decode(const uint8_t *in, size_t n, bp_m1 *m, char *err, size_t len) {
     if (bp_get_addr(in + 56, &m->listen, err, len) != 0) return -1;
     m->pid = get32(in + 80);
     m->uid = get32(in + 84);
+    m->timeout_ms = get32(in + 88);
     return 0;
 }
 
@@ -251,7 +253,9 @@ int bp_mac_equal(const uint8_t a[BP_MAC], const uint8_t b[BP_MAC]) {
     return CRYPTO_memcmp(a, b, BP_MAC) == 0;
 }
 
-int bp_random(void *buf, size_t n) { return RAND_bytes(buf, (int)n) == 1 ? 0 : -1; }
+int bp_random(void *buf, size_t n) {
+    return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;
+}
 
 void bp_derive(const uint8_t *secret, size_t secret_len, const char *label, const void *data,
                size_t data_len, uint8_t key[BP_KEY]) {

@@ -6,7 +6,7 @@
  *
  * A connection between a connector C and an acceptor A (a rank and the rendezvous root, or two
  * ring neighbours):
- *   C -> A  M1 {magic, version, kind, nonce_c, rank, nranks, listen address, pid, uid}
+ *   C -> A  M1 {magic, version, kind, nonce_c, rank, nranks, listen address, pid, uid, timeout}
  *   A -> C  M2 {magic, status, rank_a, nonce_a, mac_a = HMAC(K, "podccl/a" | M1 | M2 head)}
  *   C -> A  M3 {mac_c = HMAC(K, "podccl/c" | M1 | M2)}
  * Each side proves it knows K over the other's fresh nonce; K never travels. The root's answer
@@ -26,7 +26,7 @@
 #define BP_MAC 32
 #define BP_KEY PC_SECRET_BYTES
 #define BP_ADDR_BYTES 24
-#define BP_M1_BYTES 88
+#define BP_M1_BYTES 92
 #define BP_M2_BYTES 80
 #define BP_M3_BYTES BP_MAC
 #define BP_ANSWER_BYTES 56 /* root's answer head; a table of nranks addresses follows when OK */
@@ -52,6 +52,7 @@ typedef struct {
     int32_t rank, nranks;
     pc_sockaddr listen;
     uint32_t pid, uid;
+    uint32_t timeout_ms; /* the rank's own deadline: the root answers before it passes */
 } bp_m1;
 
 typedef struct {

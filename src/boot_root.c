@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "boot_int.h"
@@ -23,6 +24,9 @@ typedef struct rdv {
     int nranks, joined, failed;
     bp_answer fail; /* the answer late ranks get once failed */
     int *fds;       /* [nranks] joined connections, -1 */
+    int self;       /* the joined rank that runs in this process (answered last), or -1 */
+    int answered;   /* ranks answered so far (late ones after a failure included) */
+    int lingering;  /* this process holds boot_root_linger's count for it */
     uint8_t *nonce; /* [nranks][BP_NONCE] */
     uint8_t *table; /* [nranks][BP_ADDR_BYTES] */
     boot_pend *pend;
@@ -30,15 +34,22 @@ typedef struct rdv {
     struct rdv *next;
 } rdv;
 
+/* Failed rendezvous hosted here that still owe ranks an answer: a process whose own rank just
+ * failed waits (boot_root_linger) so that late ranks learn the cause instead of finding the root
+ * gone with the process. */
+static _Atomic int lingering;
+
 static struct {
     pthread_mutex_t lock;
     int started;
     int wake[2];
     rdv *incoming; /* handed over by boot_root_start*, taken by the thread */
     int count;     /* rendezvous open, incoming included */
+    int evict;     /* over MAX_RDV: the thread closes this many idle ones, oldest first */
 } S = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void rdv_free(rdv *r) {
+    if (r->lingering) atomic_fetch_sub(&lingering, 1);
     if (r->lfd >= 0) close(r->lfd);
     for (int i = 0; r->fds && i < r->nranks; i++)
         if (r->fds[i] >= 0) close(r->fds[i]);
@@ -59,23 +70,40 @@ static void answer(rdv *r, int fd, const uint8_t *nonce, const bp_answer *a) {
     if (boot_send_all(fd, head, sizeof(head), dl) == podcclSuccess && tbytes)
         boot_send_all(fd, r->table, tbytes, dl);
     close(fd);
+    if (++r->answered >= r->nranks && r->lingering) {
+        r->lingering = 0;
+        atomic_fetch_sub(&lingering, 1);
+    }
+}
+
+/* Answers every joined rank, the one in this process last: once it has its answer it may
+ * exit, and this thread with it. */
+static void answer_all(rdv *r, const bp_answer *a) {
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; r->fds && i < r->nranks; i++)
+            if (r->fds[i] >= 0 && (i == r->self) == pass) {
+                answer(r, r->fds[i], r->nonce + (size_t)i * BP_NONCE, a);
+                r->fds[i] = -1;
+            }
 }
 
 static void rdv_fail(rdv *r, uint32_t status, int culprit, uint32_t missing) {
     r->failed = 1;
-    r->fail = (bp_answer){.status = status, .nranks = r->nranks > 0 ? r->nranks : 1,
-                          .culprit = culprit, .missing = missing};
+    if (r->self >= 0 && r->nranks > 0 && !r->lingering) {
+        r->lingering = 1;
+        atomic_fetch_add(&lingering, 1);
+    }
+    r->fail = (bp_answer){.status = status,
+                          .nranks = r->nranks > 0 ? r->nranks : 1,
+                          .culprit = culprit,
+                          .missing = missing};
     pc_log(PC_LOG_WARN, PC_SUB_BOOT,
            "bootstrap root: rendezvous failed (%s, rank %d%s); answering every rank",
-           status == BP_DEAD ? "a rank died after joining"
+           status == BP_DEAD      ? "a rank died after joining"
            : status == BP_TIMEOUT ? "deadline passed with ranks missing"
                                   : "ranks disagree",
            culprit, status == BP_TIMEOUT ? " is the first missing" : "");
-    for (int i = 0; r->fds && i < r->nranks; i++)
-        if (r->fds[i] >= 0) {
-            answer(r, r->fds[i], r->nonce + (size_t)i * BP_NONCE, &r->fail);
-            r->fds[i] = -1;
-        }
+    answer_all(r, &r->fail);
 }
 
 /* An authenticated hello arrived on p. Returns 1 when the rendezvous is complete. */
@@ -105,6 +133,10 @@ static int rdv_join(rdv *r, boot_pend *p) {
         rdv_fail(r, BP_MISMATCH, -1, 0);
     }
     if (r->failed) {
+        if (h->pid == (uint32_t)getpid() && !r->lingering && r->answered + 1 < r->nranks) {
+            r->lingering = 1; /* this process's own rank is told now: the rest still need it */
+            atomic_fetch_add(&lingering, 1);
+        }
         bp_answer a = r->fail;
         a.nranks = h->nranks;
         if (a.culprit >= a.nranks) a.culprit = -1;
@@ -112,14 +144,15 @@ static int rdv_join(rdv *r, boot_pend *p) {
         return 0;
     }
     r->fds[h->rank] = p->fd;
+    if (h->pid == (uint32_t)getpid()) r->self = h->rank;
+    /* Answer (naming the missing ranks) a little before the first joined rank gives up. */
+    double rank_deadline = pc_now() + h->timeout_ms * 1e-3 - 0.25;
+    if (h->timeout_ms && rank_deadline < r->deadline) r->deadline = rank_deadline;
     memcpy(r->nonce + (size_t)h->rank * BP_NONCE, h->nonce, BP_NONCE);
     bp_put_addr(r->table + (size_t)h->rank * BP_ADDR_BYTES, &h->listen);
     if (++r->joined < r->nranks) return 0;
     bp_answer ok = {.status = BP_OK, .nranks = r->nranks, .culprit = -1};
-    for (int i = 0; i < r->nranks; i++) {
-        answer(r, r->fds[i], r->nonce + (size_t)i * BP_NONCE, &ok);
-        r->fds[i] = -1;
-    }
+    answer_all(r, &ok);
     return 1;
 }
 
@@ -178,7 +211,8 @@ static int rdv_pollfds(const rdv *r, struct pollfd *p) {
     p[k++] = (struct pollfd){.fd = r->lfd, .events = POLLIN};
     for (int i = 0; r->fds && i < r->nranks; i++)
         if (r->fds[i] >= 0) p[k++] = (struct pollfd){.fd = r->fds[i], .events = POLLIN};
-    for (int i = 0; i < r->npend; i++) p[k++] = (struct pollfd){.fd = r->pend[i].fd, .events = POLLIN};
+    for (int i = 0; i < r->npend; i++)
+        p[k++] = (struct pollfd){.fd = r->pend[i].fd, .events = POLLIN};
     return k;
 }
 
@@ -193,8 +227,22 @@ static void *service(void *arg) {
             r->next = list;
             list = r;
         }
-        int wakefd = S.wake[0];
+        int wakefd = S.wake[0], evict = S.evict;
+        S.evict = 0;
         pthread_mutex_unlock(&S.lock);
+        /* The list is newest first: the oldest idle rendezvous are at its end. */
+        for (; evict > 0; evict--) {
+            rdv **victim = NULL;
+            for (rdv **pp = &list; *pp; pp = &(*pp)->next)
+                if ((*pp)->joined == 0 && (*pp)->npend == 0) victim = pp;
+            if (!victim) break;
+            rdv *v = *victim;
+            *victim = v->next;
+            rdv_free(v);
+            pthread_mutex_lock(&S.lock);
+            S.count--;
+            pthread_mutex_unlock(&S.lock);
+        }
         size_t nfd = 1;
         for (rdv *r = list; r; r = r->next)
             nfd += 1 + (size_t)(r->nranks > 0 ? r->nranks : 0) + (size_t)r->npend;
@@ -273,10 +321,14 @@ static podcclResult_t service_add(rdv *r) {
         }
     }
     if (res == podcclSuccess && S.count >= MAX_RDV) {
-        res = pc_err(NULL, podcclSystemError,
-                     "bootstrap: %d rendezvous are open in this process (unused unique ids are "
-                     "kept until PODCCL_TIMEOUT); not opening more",
-                     S.count);
+        static int warned;
+        S.evict++;
+        if (!warned++)
+            pc_log(PC_LOG_WARN, PC_SUB_BOOT,
+                   "bootstrap: %d unique ids are open in this process (each is kept until every "
+                   "rank has joined or PODCCL_TIMEOUT passes): closing the oldest that nobody has "
+                   "joined",
+                   S.count);
     }
     if (res == podcclSuccess) {
         r->next = S.incoming;
@@ -286,6 +338,11 @@ static podcclResult_t service_add(rdv *r) {
     }
     pthread_mutex_unlock(&S.lock);
     return res;
+}
+
+void boot_root_linger(double seconds) {
+    double end = pc_now() + seconds;
+    while (atomic_load(&lingering) > 0 && pc_now() < end) usleep(1000);
 }
 
 podcclResult_t boot_root_serve(int lfd, const uint8_t secret[PC_SECRET_BYTES], double timeout) {
@@ -299,6 +356,7 @@ podcclResult_t boot_root_serve(int lfd, const uint8_t secret[PC_SECRET_BYTES], d
     memcpy(r->key, secret, PC_SECRET_BYTES);
     r->deadline = pc_now() + timeout;
     r->nranks = -1;
+    r->self = -1;
     podcclResult_t res = service_add(r);
     if (res != podcclSuccess) rdv_free(r);
     return res;

@@ -97,8 +97,8 @@ podcclResult_t boot_listen_on(pc_sockaddr *addr, int *fd_out) {
         close(fd);
         return pc_err(NULL, podcclSystemError, "bootstrap: cannot listen on %s: %s%s",
                       boot_addr_str(addr, s, sizeof(s)), strerror(e),
-                      e == EADDRINUSE ? " (another process has this port: another job, or an "
-                                        "earlier run of this one)"
+                      e == EADDRINUSE      ? " (another process has this port: another job, or an "
+                                             "earlier run of this one)"
                       : e == EADDRNOTAVAIL ? " (the address is not one of this host's)"
                                            : "");
     }
@@ -164,8 +164,7 @@ void boot_accept_pending(int lfd, boot_pend **pend, int *npend) {
             for (int i = 1; i < *npend; i++)
                 if ((*pend)[i].deadline < (*pend)[oldest].deadline) oldest = i;
             pc_log(PC_LOG_WARN, PC_SUB_BOOT,
-                   "bootstrap: %d connections have not authenticated: dropping the oldest",
-                   *npend);
+                   "bootstrap: %d connections have not authenticated: dropping the oldest", *npend);
             boot_pend_drop(pend, npend, oldest);
         }
         boot_pend *p = realloc(*pend, sizeof(**pend) * (size_t)(*npend + 1));
@@ -204,8 +203,7 @@ int boot_pend_progress(boot_pend *p, const uint8_t key[PC_SECRET_BYTES], int sel
         bp_m2_encode(&m2, p->m2);
         bp_mac_a(key, p->buf, p->m2, p->m2 + BP_M2_BYTES - BP_MAC);
         /* 80 bytes on a fresh connection always fit its send buffer. */
-        if (send(p->fd, p->m2, BP_M2_BYTES, MSG_NOSIGNAL | MSG_DONTWAIT) != BP_M2_BYTES)
-            return -1;
+        if (send(p->fd, p->m2, BP_M2_BYTES, MSG_NOSIGNAL | MSG_DONTWAIT) != BP_M2_BYTES) return -1;
         p->stage = 1;
         return boot_pend_progress(p, key, self_rank);
     }
@@ -223,9 +221,10 @@ int boot_pend_progress(boot_pend *p, const uint8_t key[PC_SECRET_BYTES], int sel
 /* ---- the connector's side ------------------------------------------------------------------- */
 
 /* Sends M1 on a fresh connection (fits its send buffer) and keeps it in m1. */
-static podcclResult_t hello_send(int fd, uint32_t kind, int rank, int nranks,
-                                 const pc_sockaddr *listen, uint8_t m1[BP_M1_BYTES]) {
-    bp_m1 h = {.version = BP_VERSION, .kind = kind, .rank = rank, .nranks = nranks};
+static podcclResult_t hello_send(int fd, uint32_t kind, const pc_boot *b, const pc_sockaddr *listen,
+                                 uint8_t m1[BP_M1_BYTES]) {
+    bp_m1 h = {.version = BP_VERSION, .kind = kind, .rank = b->rank, .nranks = b->nranks};
+    h.timeout_ms = b->timeout * 1000 < 4e9 ? (uint32_t)(b->timeout * 1000) : 4000000000u;
     h.listen = *listen;
     h.pid = (uint32_t)getpid();
     h.uid = (uint32_t)geteuid();
@@ -238,8 +237,9 @@ static podcclResult_t hello_send(int fd, uint32_t kind, int rank, int nranks,
 /* With M2 received: checks the acceptor proved the key, then proves it back (M3). */
 static podcclResult_t hello_finish(int fd, const uint8_t key[PC_SECRET_BYTES],
                                    const uint8_t m1[BP_M1_BYTES], const uint8_t m2b[BP_M2_BYTES],
-                                   int want_rank, const char *who) {
+                                   int want_rank, const char *who, int *send_failed) {
     bp_m2 m2;
+    *send_failed = 0;
     char err[128];
     if (bp_m2_decode(m2b, BP_M2_BYTES, &m2, err, sizeof(err)) != 0)
         return pc_err(NULL, podcclRemoteError, "bootstrap: %s: %s", who, err);
@@ -251,9 +251,12 @@ static podcclResult_t hello_finish(int fd, const uint8_t key[PC_SECRET_BYTES],
                       "(another job, or a stale one), or a process that is not part of this job "
                       "took the address; nothing was sent to it",
                       who);
-    if (uid_refused(fd, who)) return pc_err(NULL, podcclRemoteError, "bootstrap: %s: wrong uid", who);
+    if (uid_refused(fd, who))
+        return pc_err(NULL, podcclRemoteError, "bootstrap: %s: wrong uid", who);
     bp_mac_c(key, m1, m2b, m3);
-    return boot_send_all(fd, m3, BP_MAC, pc_now() + 1);
+    podcclResult_t res = boot_send_all(fd, m3, BP_MAC, pc_now() + 1);
+    *send_failed = res != podcclSuccess;
+    return res;
 }
 
 /* ---- interfaces ---------------------------------------------------------------------------- */
@@ -358,8 +361,12 @@ podcclResult_t boot_decode_id(const void *bytes, size_t len, pc_id *out) {
 
 /* ---- ring frames and abort notices ----------------------------------------------------------- */
 
-static int ring_next(const pc_boot *b) { return (b->rank + 1) % b->nranks; }
-static int ring_prev(const pc_boot *b) { return (b->rank + b->nranks - 1) % b->nranks; }
+static int ring_next(const pc_boot *b) {
+    return (b->rank + 1) % b->nranks;
+}
+static int ring_prev(const pc_boot *b) {
+    return (b->rank + b->nranks - 1) % b->nranks;
+}
 
 /* Sends an ABORT frame to both neighbours without waiting (a full socket skips that side). */
 static void abort_out(pc_boot *b, int culprit, int reporter, const char *why) {
@@ -402,8 +409,7 @@ static podcclResult_t ring_notice(pc_boot *b, int fd, int who) {
              bp_abort_decode(pay, len, &culprit, &reporter, why, sizeof(why)) == 0;
     if (!ok) {
         culprit = who, reporter = b->rank;
-        snprintf(why, sizeof(why),
-                 "rank %d died during init (its bootstrap connection to rank %d closed)", who,
+        snprintf(why, sizeof(why), "rank %d died (its bootstrap connection to rank %d closed)", who,
                  b->rank);
     }
     if (!b->aborted) {
@@ -421,7 +427,8 @@ int boot_poll_abort(pc_boot *b, int *culprit, char *why, size_t len) {
         return 1;
     }
     if (b->nranks < 2 || b->next_fd < 0 || b->prev_fd < 0) return 0;
-    struct pollfd p[2] = {{.fd = b->prev_fd, .events = POLLIN}, {.fd = b->next_fd, .events = POLLIN}};
+    struct pollfd p[2] = {{.fd = b->prev_fd, .events = POLLIN},
+                          {.fd = b->next_fd, .events = POLLIN}};
     if (poll(p, 2, 0) <= 0) return 0;
     for (int i = 0; i < 2; i++) {
         if (!p[i].revents) continue;
@@ -564,8 +571,9 @@ static podcclResult_t join_answer(pc_boot *b, int fd, const uint8_t m1[BP_M1_BYT
                       b->rank, root, b->timeout);
     if (res != podcclSuccess)
         return pc_err(NULL, podcclRemoteError,
-                      "bootstrap: the root at %s closed the connection before answering (the "
-                      "process that called podcclGetUniqueId has exited or crashed?)",
+                      "bootstrap: the root at %s closed the connection before answering: the "
+                      "process that called podcclGetUniqueId (rank 0 in most programs) has "
+                      "exited or crashed",
                       root);
     if (bp_answer_decode(head, sizeof(head), &a, err, sizeof(err)) != 0)
         return pc_err(NULL, podcclRemoteError, "bootstrap: bad answer from the root at %s: %s",
@@ -581,12 +589,15 @@ static podcclResult_t join_answer(pc_boot *b, int fd, const uint8_t m1[BP_M1_BYT
     if (res == podcclSuccess) {
         bp_mac_answer(b->secret, m1 + 16, head, table, tbytes, want);
         if (!bp_mac_equal(want, a.mac))
-            res = pc_err(NULL, podcclRemoteError,
-                         "bootstrap: the answer from %s is not signed with this job's secret",
-                         root);
+            res =
+                pc_err(NULL, podcclRemoteError,
+                       "bootstrap: the answer from %s is not signed with this job's secret", root);
     }
-    if (res == podcclSuccess && a.status != BP_OK)
+    if (res == podcclSuccess && a.status != BP_OK) {
         res = answer_error(&a, b->rank, b->nranks, root);
+        b->root_failed = 1;    /* every rank gets this answer: nothing to hand on */
+        boot_root_linger(1.0); /* if the root runs here, let it answer the late ranks */
+    }
     if (res == podcclSuccess && !(b->addrs = calloc((size_t)b->nranks, sizeof(*b->addrs))))
         res = pc_err(NULL, podcclSystemError, "out of memory");
     for (int r = 0; res == podcclSuccess && r < b->nranks; r++)
@@ -617,18 +628,21 @@ static podcclResult_t join_root(pc_boot *b, const pc_id *id, double deadline) {
     if (res == podcclSuccess) res = boot_listen_on(&l, &b->lfd);
     if (res == podcclSuccess) b->has_lfd = 1;
     uint8_t m1[BP_M1_BYTES], m2[BP_M2_BYTES];
-    if (res == podcclSuccess) res = hello_send(fd, BP_KIND_ROOT, b->rank, b->nranks, &l, m1);
     if (res == podcclSuccess) {
-        res = boot_recv_all(fd, m2, sizeof(m2), deadline);
+        res = hello_send(fd, BP_KIND_ROOT, b, &l, m1);
+        if (res == podcclSuccess) res = boot_recv_all(fd, m2, sizeof(m2), deadline);
         if (res != podcclSuccess)
-            res = pc_err(NULL, res == podcclTimeout ? podcclTimeout : podcclRemoteError,
-                         "bootstrap: no challenge from the root at %s (a process that is not a "
-                         "podccl root has this port?)",
-                         root);
+            res =
+                pc_err(NULL, res == podcclTimeout ? podcclTimeout : podcclRemoteError,
+                       "bootstrap: the root at %s %s: the process that called "
+                       "podcclGetUniqueId (rank 0 in most programs) has exited or crashed, or "
+                       "it refused this process (another uid)",
+                       root, res == podcclTimeout ? "sent no challenge" : "closed the connection");
     }
     char who[120];
     snprintf(who, sizeof(who), "the process at %s (the rendezvous root)", root);
-    if (res == podcclSuccess) res = hello_finish(fd, b->secret, m1, m2, -1, who);
+    int send_failed;
+    if (res == podcclSuccess) res = hello_finish(fd, b->secret, m1, m2, -1, who, &send_failed);
     if (res == podcclSuccess) res = join_answer(b, fd, m1, root, deadline);
     close(fd);
     return res;
@@ -647,21 +661,28 @@ static podcclResult_t ring_out_progress(pc_boot *b, ring_out *o) {
     char who[120], a[80];
     snprintf(who, sizeof(who), "rank %d at %s", ring_next(b),
              boot_addr_str(&b->addrs[ring_next(b)], a, sizeof(a)));
-    while (o->have < BP_M2_BYTES) {
+    int gone = 0;
+    while (o->have < BP_M2_BYTES && !gone) {
         ssize_t r = recv(b->next_fd, o->m2 + o->have, BP_M2_BYTES - o->have, MSG_DONTWAIT);
-        if (r > 0) {
+        if (r > 0)
             o->have += (size_t)r;
-        } else if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+        else if (r < 0 && (errno == EAGAIN || errno == EINTR))
             return podcclSuccess;
-        } else {
-            char why[200];
-            snprintf(why, sizeof(why), "rank %d died during init (%s closed the connection)",
-                     ring_next(b), who);
-            boot_send_abort(b, ring_next(b), why);
-            return abort_error(b);
-        }
+        else
+            gone = 1;
     }
-    PCCHECK(hello_finish(b->next_fd, b->secret, o->m1, o->m2, ring_next(b), who));
+    if (!gone) {
+        podcclResult_t res =
+            hello_finish(b->next_fd, b->secret, o->m1, o->m2, ring_next(b), who, &gone);
+        if (res != podcclSuccess && !gone) return res; /* it does not know the secret */
+    }
+    if (gone) {
+        char why[200];
+        snprintf(why, sizeof(why), "rank %d died during init (%s closed the connection)",
+                 ring_next(b), who);
+        boot_send_abort(b, ring_next(b), why);
+        return abort_error(b);
+    }
     o->done = 1;
     return podcclSuccess;
 }
@@ -677,27 +698,64 @@ static int ring_take(pc_boot *b, const boot_pend *p) {
     return 0;
 }
 
+/* One pass of ring_connect's loop: the outgoing handshake (or notices from next once it is
+ * done), the incoming connections, the listener. */
+static podcclResult_t ring_pass(pc_boot *b, ring_out *o, boot_pend **pend, int *npend) {
+    struct pollfd *p = calloc((size_t)*npend + 2, sizeof(*p));
+    if (!p) return pc_err(NULL, podcclSystemError, "out of memory");
+    p[0] = (struct pollfd){.fd = b->lfd, .events = POLLIN};
+    /* prev may already send its first all-gather frame: read it later, not here. */
+    p[1] = (struct pollfd){.fd = b->aborted ? -1 : b->next_fd, .events = POLLIN};
+    for (int i = 0; i < *npend; i++)
+        p[2 + i] = (struct pollfd){.fd = (*pend)[i].fd, .events = POLLIN};
+    int r = poll(p, (nfds_t)*npend + 2, 100);
+    double now = pc_now();
+    podcclResult_t res = podcclSuccess;
+    if (r > 0 && p[1].revents)
+        res = o->done ? ring_notice(b, b->next_fd, ring_next(b)) : ring_out_progress(b, o);
+    if (b->aborted) res = podcclSuccess; /* keep going: the notice must reach prev */
+    for (int i = *npend - 1; res == podcclSuccess && i >= 0; i--) {
+        int st = p[2 + i].revents ? boot_pend_progress(&(*pend)[i], b->secret, b->rank) : 0;
+        if (st == 1 && ring_take(b, &(*pend)[i])) {
+            b->prev_fd = (*pend)[i].fd;
+            (*pend)[i] = (*pend)[--*npend];
+        } else if (st != 0 || now > (*pend)[i].deadline) {
+            boot_pend_drop(pend, npend, i);
+        }
+    }
+    if (res == podcclSuccess && r > 0 && p[0].revents) boot_accept_pending(b->lfd, pend, npend);
+    free(p);
+    return res;
+}
+
 /* Connects to next and accepts prev at once; strangers on the listener are served
- * concurrently and cost nothing. */
+ * concurrently and cost nothing. When init fails here (next is gone, or a notice arrives), the
+ * rank still waits a moment for prev's connection so that the notice naming the culprit goes on
+ * around the ring instead of this rank's exit being taken for a death. */
 static podcclResult_t ring_connect(pc_boot *b, double deadline) {
     char a[80], why[200];
     ring_out o = {0};
-    podcclResult_t res = connect_to(&b->addrs[ring_next(b)], deadline, 0, "a ring peer", &b->next_fd);
+    podcclResult_t res =
+        connect_to(&b->addrs[ring_next(b)], deadline, 0, "a ring peer", &b->next_fd);
     if (res != podcclSuccess) {
         snprintf(why, sizeof(why),
                  "rank %d is gone during init (its bootstrap port %s refuses connections: it "
                  "died, or failed and exited)",
                  ring_next(b), boot_addr_str(&b->addrs[ring_next(b)], a, sizeof(a)));
-        boot_send_abort(b, ring_next(b), why);
-        return abort_error(b);
+        abort_record(b, ring_next(b), why);
+    } else if (hello_send(b->next_fd, BP_KIND_RING, b, &b->addrs[b->rank], o.m1) != podcclSuccess) {
+        snprintf(why, sizeof(why), "rank %d died during init (its connection was reset)",
+                 ring_next(b));
+        abort_record(b, ring_next(b), why);
     }
-    PCCHECK(hello_send(b->next_fd, BP_KIND_RING, b->rank, b->nranks, &b->addrs[b->rank], o.m1));
     boot_pend *pend = NULL;
     int npend = 0;
+    double grace = -1;
     res = podcclSuccess;
-    while (res == podcclSuccess && (!o.done || b->prev_fd < 0)) {
-        double now = pc_now();
-        if (now > deadline) {
+    for (;;) {
+        if (b->aborted && grace < 0) grace = pc_now() + 1.0;
+        if (b->aborted ? b->prev_fd >= 0 || pc_now() > grace : o.done && b->prev_fd >= 0) break;
+        if (pc_now() > deadline) {
             res = pc_err(NULL, podcclTimeout,
                          o.done ? "bootstrap: rank %d never connected to rank %d within %.0f s "
                                   "(stuck or dead)"
@@ -705,34 +763,34 @@ static podcclResult_t ring_connect(pc_boot *b, double deadline) {
                          o.done ? ring_prev(b) : ring_next(b), b->rank, b->timeout);
             break;
         }
-        struct pollfd *p = calloc((size_t)npend + 3, sizeof(*p));
-        if (!p) {
-            res = pc_err(NULL, podcclSystemError, "out of memory");
-            break;
-        }
-        p[0] = (struct pollfd){.fd = b->lfd, .events = POLLIN};
-        p[1] = (struct pollfd){.fd = b->next_fd, .events = POLLIN};
-        /* prev may already send its first all-gather frame: read it later, not here. */
-        p[2] = (struct pollfd){.fd = -1};
-        for (int i = 0; i < npend; i++) p[3 + i] = (struct pollfd){.fd = pend[i].fd, .events = POLLIN};
-        int r = poll(p, (nfds_t)npend + 3, 100);
-        if (r > 0 && p[1].revents)
-            res = o.done ? ring_notice(b, b->next_fd, ring_next(b)) : ring_out_progress(b, &o);
-        for (int i = npend - 1; res == podcclSuccess && i >= 0; i--) {
-            int st = p[3 + i].revents ? boot_pend_progress(&pend[i], b->secret, b->rank) : 0;
-            if (st == 1 && ring_take(b, &pend[i])) {
-                b->prev_fd = pend[i].fd;
-                pend[i] = pend[--npend];
-            } else if (st != 0 || now > pend[i].deadline) {
-                boot_pend_drop(&pend, &npend, i);
-            }
-        }
-        if (res == podcclSuccess && r > 0 && p[0].revents) boot_accept_pending(b->lfd, &pend, &npend);
-        free(p);
+        if ((res = ring_pass(b, &o, &pend, &npend)) != podcclSuccess) break;
     }
     while (npend > 0) boot_pend_drop(&pend, &npend, 0);
     free(pend);
+    if (b->aborted) {
+        abort_out(b, b->abort_culprit, b->rank, b->abort_why);
+        return abort_error(b);
+    }
     return res;
+}
+
+/* join_root failed. Ranks that did get the root's table will connect to this rank's listener
+ * (its prev first): for up to a second, take prev's connection and hand it this rank's cause,
+ * so that this rank's exit is not read as its death. */
+static void linger_for_prev(pc_boot *b, podcclResult_t res) {
+    char cause[BP_MAX_WHY - 32], why[BP_MAX_WHY];
+    snprintf(cause, sizeof(cause), "%s", podcclGetLastError(NULL));
+    snprintf(why, sizeof(why), "rank %d gave up init: %s", b->rank, cause);
+    abort_record(b, -1, why);
+    ring_out o = {.done = 1};
+    boot_pend *pend = NULL;
+    int npend = 0;
+    for (double end = pc_now() + 1.0; b->prev_fd < 0 && pc_now() < end;)
+        if (ring_pass(b, &o, &pend, &npend) != podcclSuccess) break;
+    while (npend > 0) boot_pend_drop(&pend, &npend, 0);
+    free(pend);
+    abort_out(b, -1, b->rank, why);
+    pc_err(NULL, res, "%s", cause); /* this rank's own error stays its cause */
 }
 
 podcclResult_t boot_init(pc_boot *b, const pc_id *id, int rank, int nranks, double timeout) {
@@ -745,6 +803,8 @@ podcclResult_t boot_init(pc_boot *b, const pc_id *id, int rank, int nranks, doub
     pc_id chk;
     PCCHECK(boot_decode_id(id, sizeof(*id), &chk));
     podcclResult_t res = join_root(b, id, deadline);
+    if (res != podcclSuccess && nranks > 1 && b->has_lfd && !b->root_failed)
+        linger_for_prev(b, res);
     if (res == podcclSuccess && nranks > 1) res = ring_connect(b, deadline);
     if (res != podcclSuccess) boot_close(b);
     return res;

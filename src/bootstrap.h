@@ -37,12 +37,14 @@ typedef struct {
     int lfd;              /* this rank's bootstrap listener, kept for podcclCommShrink (-1) */
     int has_lfd;
     uint8_t secret[PC_SECRET_BYTES];
-    double timeout;      /* seconds */
-    pc_sockaddr local;   /* this rank's address on the bootstrap network (port 0): network
-                            transports open their endpoints on the same interface */
-    pc_sockaddr *addrs;  /* [nranks] every rank's bootstrap listener */
-    int aborted;         /* an abort notice went out from this rank */
-    int abort_culprit;   /* the first abort notice seen or sent */
+    double timeout;     /* seconds */
+    pc_sockaddr local;  /* this rank's address on the bootstrap network (port 0): network
+                           transports open their endpoints on the same interface */
+    pc_sockaddr *addrs; /* [nranks] every rank's bootstrap listener */
+    int shrinks;        /* podcclCommShrink calls so far: part of the next rendezvous key */
+    int root_failed;    /* the root answered that the rendezvous failed */
+    int aborted;        /* an abort notice went out from this rank */
+    int abort_culprit;  /* the first abort notice seen or sent */
     char abort_why[256];
 } pc_boot;
 

@@ -5,8 +5,10 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include "src/enqueue.h"
 #include "src/memdom.h"
 #include "src/topo.h"
+#include "src/trace.h"
 #include "src/wait.h"
 #include "src/tune.h"
 #include "transports/shm/shm.h"
@@ -24,6 +26,7 @@ static double param_timeout(void) {
 
 podcclResult_t podcclGetUniqueId(podcclUniqueId *uniqueId) {
     pc_log_init();
+    PCCHECK(pc_param_check_all());
     if (!uniqueId)
         return pc_err(NULL, podcclInvalidArgument, "podcclGetUniqueId: uniqueId is NULL");
     memset(uniqueId, 0, sizeof(*uniqueId));
@@ -32,12 +35,6 @@ podcclResult_t podcclGetUniqueId(podcclUniqueId *uniqueId) {
     PCCHECK(boot_root_start(&id, NULL, param_timeout()));
     memcpy(uniqueId->internal, &id, sizeof(id));
     return podcclSuccess;
-}
-
-podcclResult_t pc_comm_fail(podcclComm_t comm, podcclResult_t rc) {
-    int expected = podcclSuccess;
-    atomic_compare_exchange_strong(&comm->async_err, &expected, (int)rc);
-    return rc;
 }
 
 podcclResult_t pc_comm_tmp(podcclComm_t comm, size_t bytes) {
@@ -51,6 +48,7 @@ podcclResult_t pc_comm_tmp(podcclComm_t comm, size_t bytes) {
 }
 
 static void comm_free(podcclComm_t comm) {
+    trace_comm_free(comm);
     pc_conns *tr = comm->tr;
     if (tr && tr->conn)
         for (int p = 0; p < comm->nranks; p++)
@@ -148,7 +146,8 @@ static podcclResult_t pick_net(podcclComm_t comm) {
 }
 
 /* Connects to every peer over tp (the lower rank of a pair connects, the higher accepts);
- * neither call blocks, so all pending peers progress together until the timeout. */
+ * neither call blocks, so all pending peers progress together until the timeout. Every pass
+ * also looks for init failing elsewhere (pc_init_check: abort notices, dead local peers). */
 static podcclResult_t connect_all(podcclComm_t comm, const pc_transport *tp, void *listen_comm,
                                   const char *handles, size_t stride, size_t off) {
     int n = comm->nranks, pending = 0;
@@ -164,9 +163,11 @@ static podcclResult_t connect_all(podcclComm_t comm, const pc_transport *tp, voi
             if (comm->tr->conn[p]) pending--;
         }
         if (pending == 0) break;
+        PCCHECK(pc_init_check(comm));
         if (pc_now() > deadline) {
             int p = 0;
             while (p < n && !(comm->tr->tp[p] == tp && !comm->tr->conn[p])) p++;
+            pc_publish_failure(comm, p, podcclTimeout);
             return pc_err(comm, podcclTimeout,
                           "rank %d: no %s connection with rank %d after %.0f s (PODCCL_TIMEOUT)",
                           comm->rank, tp->name, p, comm->timeout);
@@ -253,20 +254,23 @@ static podcclResult_t check_config(podcclConfig_t *cfg) {
 podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUniqueId commId,
                                         int rank, podcclConfig_t *config) {
     pc_log_init();
+    PCCHECK(pc_param_check_all());
     if (!out) return pc_err(NULL, podcclInvalidArgument, "podcclCommInitRank: comm is NULL");
     *out = NULL;
-    if (nranks < 1)
-        return pc_err(NULL, podcclInvalidArgument, "podcclCommInitRank: nranks %d < 1", nranks);
+    if (nranks < 1 || nranks > (1 << 20))
+        return pc_err(NULL, podcclInvalidArgument, "podcclCommInitRank: nranks %d not in [1, 2^20]",
+                      nranks);
     if (rank < 0 || rank >= nranks)
         return pc_err(NULL, podcclInvalidArgument, "podcclCommInitRank: rank %d not in [0, %d)",
                       rank, nranks);
     PCCHECK(check_config(config));
     pc_id idbuf;
-    memcpy(&idbuf, commId.internal, sizeof(idbuf));
     const pc_id *id = &idbuf;
-    if (id->magic != PC_ID_MAGIC)
-        return pc_err(NULL, podcclInvalidArgument,
-                      "podcclCommInitRank: not a unique id from podcclGetUniqueId");
+    if (boot_decode_id(commId.internal, sizeof(commId.internal), &idbuf) != podcclSuccess) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s", podcclGetLastError(NULL));
+        return pc_err(NULL, podcclInvalidArgument, "podcclCommInitRank: %s", why);
+    }
 
     podcclComm_t comm = calloc(1, sizeof(*comm));
     if (!comm) return pc_err(NULL, podcclSystemError, "out of memory");
@@ -286,6 +290,7 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
     snprintf(comm->name, sizeof(comm->name), "%s", config && config->name ? config->name : "");
     pc_log_set_rank(rank);
     podcclResult_t res;
+    int booted = 0;
     comm->ex->chunk_bytes = (size_t)pc_param_int("PODCCL_CHUNK_BYTES");
     if (comm->ex->chunk_bytes < 4096) comm->ex->chunk_bytes = 4096;
     comm->ex->chunk_bytes = comm->ex->chunk_bytes / 64 * 64;
@@ -301,6 +306,7 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
         goto fail;
     }
     res = boot_init(&comm->boot, id, rank, nranks, comm->timeout);
+    booted = res == podcclSuccess;
     if (res == podcclSuccess) res = topo_local_info(comm, &all[rank]);
     if (res == podcclSuccess) res = boot_allgather(&comm->boot, all, sizeof(*all));
     if (res == podcclSuccess) res = topo_build(comm, all);
@@ -320,8 +326,8 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
          * the clear-to-sends this rank owes its peer. */
         comm->ex->recv_depth = 4 * comm->ex->max_inflight;
         const char *sd = pc_param_str("PODCCL_NET_SEND_DEPTH");
-        int depth = sd && strcmp(sd, "auto") != 0 ? (int)pc_param_int("PODCCL_NET_SEND_DEPTH")
-                                                  : comm->tr->net_props.send_depth;
+        int depth = sd && strcasecmp(sd, "auto") != 0 ? (int)pc_param_int("PODCCL_NET_SEND_DEPTH")
+                                                      : comm->tr->net_props.send_depth;
         if (depth <= 0 || depth > comm->ex->max_inflight) depth = comm->ex->max_inflight;
         comm->ex->net_send_depth = depth;
         pc_log(PC_LOG_INFO, PC_SUB_NET, "network: %d sends and %d receives in flight per peer",
@@ -334,13 +340,24 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
     pc_heartbeat(comm);
     const char *spin = pc_param_str("PODCCL_SHM_SPIN");
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    comm->ex->spin = spin && strcmp(spin, "auto") != 0 ? (int)pc_param_int("PODCCL_SHM_SPIN")
-                                                       : (comm->topo->nmachine <= ncpu ? 2000 : 20);
+    comm->ex->spin = spin && strcasecmp(spin, "auto") != 0
+                         ? (int)pc_param_int("PODCCL_SHM_SPIN")
+                         : (comm->topo->nmachine <= ncpu ? 2000 : 20);
+    PCCHECKGOTO(pc_comm_register(comm), res, fail);
+    trace_comm_init(comm, &id->addr, sizeof(id->addr)); /* the id without its secret */
     pc_log(PC_LOG_INFO, PC_SUB_INIT, "communicator ready: rank %d of %d, %zu KiB shared memory",
            rank, nranks, shm_segment_bytes(comm) >> 10);
     *out = comm;
     return podcclSuccess;
 fail:
+    if (booted) { /* tell the others at once, naming the culprit, instead of their timeouts */
+        char why[256];
+        snprintf(why, sizeof(why), "%s", podcclGetLastError(NULL));
+        int culprit = pc_init_culprit(comm, res);
+        /* Local peers read the cause from shared memory, before they see this rank exit. */
+        if (culprit >= 0 && culprit != comm->rank) pc_publish_failure(comm, culprit, res);
+        boot_send_abort(&comm->boot, culprit, why);
+    }
     comm_free(comm);
     return res;
 }
@@ -349,13 +366,124 @@ podcclResult_t podcclCommInitRank(podcclComm_t *comm, int nranks, podcclUniqueId
     return podcclCommInitRankConfig(comm, nranks, commId, rank, NULL);
 }
 
+/* ---- the registry of live communicators ------------------------------------------------------
+ * An open-addressing hash set of pointers (linear probing, deletion by backward shift), guarded
+ * by one mutex. A call checks membership before it reads the communicator, so a destroyed
+ * pointer is an InvalidArgument and never a read of freed memory; a reference (comm->active) is
+ * taken under the same mutex, so destroy and abort, which leave the set first, then wait for the
+ * references, never free a communicator that a call is using. */
+
+typedef struct {
+    podcclComm_t comm; /* NULL: empty */
+    uint64_t serial;
+} reg_entry;
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static reg_entry *reg_tab;
+static size_t reg_cap, reg_n; /* reg_cap: 0 or a power of 2 */
+static uint64_t reg_next_serial;
+
+static size_t reg_slot(podcclComm_t c) {
+    uint64_t x = (uint64_t)(uintptr_t)c;
+    x ^= x >> 33, x *= 0xff51afd7ed558ccdull, x ^= x >> 33;
+    return (size_t)x & (reg_cap - 1);
+}
+
+static reg_entry *reg_find(podcclComm_t c) {
+    if (reg_n == 0) return NULL;
+    for (size_t i = reg_slot(c);; i = (i + 1) & (reg_cap - 1)) {
+        if (reg_tab[i].comm == c) return &reg_tab[i];
+        if (!reg_tab[i].comm) return NULL;
+    }
+}
+
+static void reg_put(reg_entry e) {
+    size_t i = reg_slot(e.comm);
+    while (reg_tab[i].comm) i = (i + 1) & (reg_cap - 1);
+    reg_tab[i] = e;
+    reg_n++;
+}
+
+/* Empties slot i, moving later entries of its probe run back so that lookups stay correct. */
+static void reg_remove_at(size_t i) {
+    size_t mask = reg_cap - 1, j = i;
+    reg_tab[i].comm = NULL;
+    reg_n--;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!reg_tab[j].comm) return;
+        size_t k = reg_slot(reg_tab[j].comm);
+        /* The entry at j may move to i unless its home slot k lies cyclically in (i, j]. */
+        if (i <= j ? (i < k && k <= j) : (i < k || k <= j)) continue;
+        reg_tab[i] = reg_tab[j];
+        reg_tab[j].comm = NULL;
+        i = j;
+    }
+}
+
+podcclResult_t pc_comm_register(podcclComm_t comm) {
+    pthread_mutex_lock(&reg_lock);
+    if (2 * (reg_n + 1) > reg_cap) {
+        size_t cap = reg_cap ? 2 * reg_cap : 16, old_cap = reg_cap;
+        reg_entry *old = reg_tab, *tab = calloc(cap, sizeof(*tab));
+        if (!tab) {
+            pthread_mutex_unlock(&reg_lock);
+            return pc_err(NULL, podcclSystemError, "out of memory registering a communicator");
+        }
+        reg_tab = tab, reg_cap = cap, reg_n = 0;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i].comm) reg_put(old[i]);
+        free(old);
+    }
+    reg_put((reg_entry){comm, ++reg_next_serial});
+    pthread_mutex_unlock(&reg_lock);
+    return podcclSuccess;
+}
+
+int pc_comm_live(podcclComm_t comm, uint64_t *serial) {
+    pthread_mutex_lock(&reg_lock);
+    reg_entry *e = reg_find(comm);
+    if (e && serial) *serial = e->serial;
+    pthread_mutex_unlock(&reg_lock);
+    return e != NULL;
+}
+
+int pc_comm_acquire(podcclComm_t comm, uint64_t serial, uint64_t *got) {
+    pthread_mutex_lock(&reg_lock);
+    reg_entry *e = reg_find(comm);
+    int ok = e && (serial == 0 || e->serial == serial);
+    if (ok) atomic_fetch_add(&comm->active, 1);
+    if (ok && got) *got = e->serial;
+    pthread_mutex_unlock(&reg_lock);
+    return ok;
+}
+
+void pc_comm_release(podcclComm_t comm) {
+    atomic_fetch_sub(&comm->active, 1);
+}
+
+/* Takes comm out of the set, if it is still registration `serial`; 1 if it was. */
+static int reg_remove(podcclComm_t comm, uint64_t serial) {
+    pthread_mutex_lock(&reg_lock);
+    reg_entry *e = reg_find(comm);
+    int ok = e && e->serial == serial;
+    if (ok) reg_remove_at((size_t)(e - reg_tab));
+    pthread_mutex_unlock(&reg_lock);
+    return ok;
+}
+
 /* ---- queries, destroy, abort --------------------------------------------------------------- */
 
-static podcclResult_t live(podcclComm_t comm, const char *fn) {
+static podcclResult_t live_serial(podcclComm_t comm, const char *fn, uint64_t *serial) {
     if (!comm) return pc_err(NULL, podcclInvalidArgument, "%s: comm is NULL", fn);
-    if (comm->magic != PC_COMM_MAGIC)
-        return pc_err(NULL, podcclInvalidArgument, "%s: comm is not a live communicator", fn);
+    if (!pc_comm_live(comm, serial))
+        return pc_err(NULL, podcclInvalidArgument,
+                      "%s: comm is not a live communicator (destroyed?)", fn);
     return podcclSuccess;
+}
+
+static podcclResult_t live(podcclComm_t comm, const char *fn) {
+    return live_serial(comm, fn, NULL);
 }
 
 podcclResult_t podcclCommCount(const podcclComm_t comm, int *count) {
@@ -430,26 +558,59 @@ podcclResult_t podcclCommGetAsyncError(podcclComm_t comm, podcclResult_t *asyncE
     PCCHECK(live(comm, "podcclCommGetAsyncError"));
     if (!asyncError)
         return pc_err(comm, podcclInvalidArgument, "podcclCommGetAsyncError: asyncError is NULL");
+    /* Thread-safe: a reference keeps a concurrent podcclCommAbort from freeing comm meanwhile. */
+    if (!pc_comm_acquire(comm, 0, NULL))
+        return pc_err(NULL, podcclInvalidArgument,
+                      "podcclCommGetAsyncError: comm is not a live communicator (destroyed?)");
     *asyncError = (podcclResult_t)atomic_load(&comm->async_err);
+    pc_comm_release(comm);
     return podcclSuccess;
 }
 
-/* Operations still queued or running on comm finish (or fail, when aborted) before it goes. */
+/* References still held on comm (calls in progress, operations queued on streams) go before it
+ * does: they finish, or fail at once when it is aborted. */
 static void wait_idle(podcclComm_t comm) {
     while (atomic_load(&comm->active) > 0) usleep(1000);
 }
 
 podcclResult_t podcclCommDestroy(podcclComm_t comm) {
-    PCCHECK(live(comm, "podcclCommDestroy"));
+    uint64_t serial = 0;
+    PCCHECK(live_serial(comm, "podcclCommDestroy", &serial));
+    /* Waiting for operations of the calling thread's own open group would wait forever: they
+     * run only at its podcclGroupEnd. */
+    int queued = pc_group_pending(comm, serial);
+    if (queued)
+        return pc_err(comm, podcclInvalidUsage,
+                      "podcclCommDestroy: rank %d: %d operation%s on this communicator %s queued "
+                      "in the calling thread's open group (podcclGroupStart without "
+                      "podcclGroupEnd); call podcclGroupEnd first, or podcclCommAbort to drop "
+                      "them; nothing was freed",
+                      comm->rank, queued, queued == 1 ? "" : "s", queued == 1 ? "is" : "are");
+    if (!reg_remove(comm, serial))
+        return pc_err(NULL, podcclInvalidArgument,
+                      "podcclCommDestroy: comm is not a live communicator (destroyed?)");
     wait_idle(comm);
     comm_free(comm);
     return podcclSuccess;
 }
 
 podcclResult_t podcclCommAbort(podcclComm_t comm) {
-    PCCHECK(live(comm, "podcclCommAbort"));
+    uint64_t serial = 0;
+    PCCHECK(live_serial(comm, "podcclCommAbort", &serial));
+    int dropped = pc_group_drop(comm, serial);
+    if (!reg_remove(comm, serial))
+        return pc_err(NULL, podcclInvalidArgument,
+                      "podcclCommAbort: comm is not a live communicator (destroyed?)");
+    char why[128];
+    snprintf(why, sizeof(why), "rank %d: communicator aborted (podcclCommAbort)", comm->rank);
+    /* Broken first: operations queued on streams then fail when they start, and a running one
+     * returns at its next look at `aborted`, so the wait below is short. */
     atomic_store(&comm->aborted, 1);
-    pc_comm_fail(comm, podcclRemoteError);
+    pc_comm_fail_why(comm, podcclRemoteError, why);
+    if (dropped)
+        pc_log(PC_LOG_INFO, PC_SUB_INIT,
+               "podcclCommAbort: dropped %d operation%s queued in this thread's open group",
+               dropped, dropped == 1 ? "" : "s");
     wait_idle(comm);
     comm_free(comm);
     return podcclSuccess;

@@ -56,6 +56,11 @@ typedef struct pc_exec_state {
     uint64_t direct_seq;    /* one-shot operations issued, identical on all ranks */
     uint64_t direct_synced; /* last one-shot operation in which every peer was seen posting */
     uint64_t cma_seq;       /* single-copy operations issued, identical on all ranks */
+    uint64_t op_seq;        /* collectives issued (every path), identical on all ranks */
+    pc_sig cur;             /* the operation running now (exec.c: pc_op_begin, pc_op_p2p) */
+    uint64_t chain;         /* hash of the last collective: each hash includes its predecessor's */
+    pc_sig hist[PC_SIG_HIST]; /* this rank's last collectives, by seq (error messages) */
+    int told;                 /* peers on other hosts were told of a mismatch (once) */
 } pc_exec_state;
 
 struct pc_tune_state;
@@ -77,14 +82,33 @@ struct podcclComm {
     /* Errors. */
     _Atomic int async_err; /* podcclResult_t that broke the communicator */
     _Atomic int aborted;
-    _Atomic int active; /* operations running now (abort waits for them) */
+    _Atomic int active; /* references: calls in progress, stream items (destroy waits) */
     pthread_mutex_t err_lock;
     char last_err[512];
+    char first_err[512];      /* message of the error that broke it (set with async_err) */
     pthread_mutex_t use_lock; /* one operation at a time (user thread or stream threads) */
 };
 
-/* Marks the communicator broken with rc (first error wins) and returns rc. */
+/* Marks the communicator broken with rc (first error wins) and returns rc. The first breaking
+ * error's message (the calling thread's last pc_err, when it had this code) is kept apart from
+ * last_err, so later calls name it once (debug.c). */
 podcclResult_t pc_comm_fail(podcclComm_t comm, podcclResult_t rc);
+/* As pc_comm_fail, with the message why (NULL: the calling thread's last error). */
+podcclResult_t pc_comm_fail_why(podcclComm_t comm, podcclResult_t rc, const char *why);
+/* Copies the first breaking error's message into buf (debug.c). */
+void pc_comm_first_err(podcclComm_t comm, char *buf, size_t len);
+
+/* Live communicators (comm.c): a process-wide set, so that a destroyed pointer is recognised
+ * without reading the memory it points to. Each registration has a serial number that no later
+ * communicator at the same address shares. */
+podcclResult_t pc_comm_register(podcclComm_t comm);
+/* 1 if comm is live (and *serial, if not NULL, gets its serial), else 0. */
+int pc_comm_live(podcclComm_t comm, uint64_t *serial);
+/* Takes a reference (comm->active; destroy and abort wait until none is left) if comm is live
+ * and, when serial != 0, still the registration `serial`. 1 if taken; *got (if not NULL) gets
+ * the serial. */
+int pc_comm_acquire(podcclComm_t comm, uint64_t serial, uint64_t *got);
+void pc_comm_release(podcclComm_t comm);
 /* Grows comm->ex->tmp to at least bytes. */
 podcclResult_t pc_comm_tmp(podcclComm_t comm, size_t bytes);
 

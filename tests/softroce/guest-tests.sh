@@ -36,8 +36,10 @@ job() {
     r=${s%%:*} rest=${s#*:}
     h=${rest%%:*} d=${rest#*:}
     if [ "$d" = - ]; then hca=""; else hca="=$d"; fi
+    # Two VMs share no home directory: the job's secret comes from the environment.
     env PODCCL_RANK="$r" PODCCL_NRANKS="$n" PODCCL_COMM_ID="$COMM_IP:$port" PODCCL_HOSTID="$h" \
-      PODCCL_IB_HCA="$hca" timeout "$limit" "$@" > "/tmp/$name.$r.log" 2>&1 &
+      PODCCL_SECRET="softroce-lane-$name" PODCCL_IB_HCA="$hca" timeout "$limit" "$@" \
+      > "/tmp/$name.$r.log" 2>&1 &
     pids="$pids $!"
   done
   job_rc=0
