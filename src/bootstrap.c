@@ -419,29 +419,38 @@ static podcclResult_t ring_notice(pc_boot *b, int fd, int who) {
     return abort_error(b);
 }
 
-int boot_poll_abort(pc_boot *b, int *culprit, char *why, size_t len) {
+/* 1 when fd holds an ABORT frame (peeked, not consumed); with eof_counts, also when it is
+ * closed. */
+static int notice_waiting(int fd, int eof_counts) {
+    uint8_t h[BP_FRAME_BYTES];
+    ssize_t r = recv(fd, h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
+    if (r > 0) return h[0] == BP_FRAME_ABORT;
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+    return eof_counts;
+}
+
+static int poll_notice(pc_boot *b, int *culprit, char *why, size_t len, int eof_counts) {
     *culprit = -1;
-    if (b->aborted) {
-        *culprit = b->abort_culprit;
-        snprintf(why, len, "%s", b->abort_why);
-        return 1;
+    if (!b->aborted && b->nranks >= 2 && b->next_fd >= 0 && b->prev_fd >= 0) {
+        struct pollfd p[2] = {{.fd = b->prev_fd, .events = POLLIN},
+                              {.fd = b->next_fd, .events = POLLIN}};
+        if (poll(p, 2, 0) > 0)
+            for (int i = 0; i < 2 && !b->aborted; i++)
+                if (p[i].revents && notice_waiting(p[i].fd, eof_counts))
+                    ring_notice(b, p[i].fd, i == 0 ? ring_prev(b) : ring_next(b));
     }
-    if (b->nranks < 2 || b->next_fd < 0 || b->prev_fd < 0) return 0;
-    struct pollfd p[2] = {{.fd = b->prev_fd, .events = POLLIN},
-                          {.fd = b->next_fd, .events = POLLIN}};
-    if (poll(p, 2, 0) <= 0) return 0;
-    for (int i = 0; i < 2; i++) {
-        if (!p[i].revents) continue;
-        uint8_t h[BP_FRAME_BYTES];
-        ssize_t r = recv(p[i].fd, h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
-        if (r > 0 && (r < (ssize_t)sizeof(h) || h[0] == BP_FRAME_DATA)) continue; /* setup data */
-        if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-        ring_notice(b, p[i].fd, i == 0 ? ring_prev(b) : ring_next(b));
-        *culprit = b->abort_culprit;
-        snprintf(why, len, "%s", b->abort_why);
-        return 1;
-    }
-    return 0;
+    if (!b->aborted) return 0;
+    *culprit = b->abort_culprit;
+    snprintf(why, len, "%s", b->abort_why);
+    return 1;
+}
+
+int boot_poll_abort(pc_boot *b, int *culprit, char *why, size_t len) {
+    return poll_notice(b, culprit, why, len, 1);
+}
+
+int boot_poll_notice(pc_boot *b, int *culprit, char *why, size_t len) {
+    return poll_notice(b, culprit, why, len, 0);
 }
 
 /* Receives one DATA frame of exactly `bytes` from prev, watching next for notices. */
@@ -459,8 +468,14 @@ static podcclResult_t ring_recv(pc_boot *b, void *buf, size_t bytes, double dead
         if (r < 0 && errno != EINTR)
             return pc_err(NULL, podcclSystemError, "bootstrap: poll: %s", strerror(errno));
         if (r <= 0) continue;
-        if (p[1].revents) return ring_notice(b, b->next_fd, ring_next(b));
-        if (!p[0].revents) continue;
+        /* next sends nothing but notices: a neighbour that finished init and exited closes
+         * its socket while this rank may still wait for prev's last slot. */
+        if (p[1].revents && notice_waiting(b->next_fd, 0))
+            return ring_notice(b, b->next_fd, ring_next(b));
+        if (!p[0].revents) {
+            if (p[1].revents) usleep(1000); /* next closed: poll would return at once */
+            continue;
+        }
         uint8_t h[BP_FRAME_BYTES];
         ssize_t n = recv(b->prev_fd, h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
         if (n <= 0 || h[0] != BP_FRAME_DATA) return ring_notice(b, b->prev_fd, ring_prev(b));

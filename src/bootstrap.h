@@ -73,6 +73,9 @@ int boot_peer_gone(pc_boot *b, int peer);
  * *culprit is the rank to blame (-1 unknown) and why the reason, ready for an error message
  * ("rank 3 died during init (its bootstrap socket closed; seen by rank 2)"). 0 otherwise. */
 int boot_poll_abort(pc_boot *b, int *culprit, char *why, size_t len);
+/* As boot_poll_abort after init: only an abort notice counts, not a neighbour's closed socket
+ * (a rank that finished its work and exited normally closes it too). */
+int boot_poll_notice(pc_boot *b, int *culprit, char *why, size_t len);
 /* Best effort, bounded (tens of ms at most): tells both ring neighbours that this rank gives up
  * init because of culprit (-1 unknown) with why; they pass the notice on around the ring, so
  * every rank learns the first cause without waiting for its timeout. */

@@ -217,10 +217,13 @@ podcclResult_t podcclCommInitFromEnv(podcclComm_t *comm, podcclConfig_t *config)
     memset(&uid, 0, sizeof(uid));
     memcpy(uid.internal, &id, sizeof(id));
     podcclResult_t r = podcclCommInitRankConfig(comm, (int)size, uid, (int)rank, config);
-    if (r == podcclRemoteError && strstr(podcclGetLastError(NULL), "secret"))
+    if (r == podcclRemoteError && strstr(podcclGetLastError(NULL), "secret")) {
+        char why[400];
+        snprintf(why, sizeof(why), "%s", podcclGetLastError(NULL));
         pc_err(NULL, r,
                "%s (this rank's secret came from %s; every rank must use the same: "
                "docs/security.md)",
-               podcclGetLastError(NULL), src);
+               why, src);
+    }
     return r;
 }

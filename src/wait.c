@@ -30,7 +30,7 @@ void pc_publish_failure(podcclComm_t comm, int culprit, podcclResult_t rc) {
 static podcclResult_t ring_cause(podcclComm_t comm) {
     int culprit;
     char why[256];
-    if (!comm->tr || !comm->tr->net || !boot_poll_abort(&comm->boot, &culprit, why, sizeof(why)))
+    if (!comm->tr || !comm->tr->net || !boot_poll_notice(&comm->boot, &culprit, why, sizeof(why)))
         return podcclSuccess;
     if (comm->live && culprit >= 0)
         comm->live->publish_failure(comm->live_dom, culprit, podcclRemoteError);

@@ -135,7 +135,7 @@ if [ "$SOFTROCE_VMS" = 1 ]; then
   ) &
   survivor=$!
   env PODCCL_TIMEOUT=200 PODCCL_RANK=1 PODCCL_NRANKS=2 PODCCL_COMM_ID="$COMM_IP:$((port + 1))" \
-    PODCCL_HOSTID=b PODCCL_IB_HCA="=rxeB" "$BENCH" allreduce -b 64K -e 64K -n 100000 -w 1 -c 0 \
+    PODCCL_HOSTID=b PODCCL_SECRET=softroce-lane-kill PODCCL_IB_HCA="=rxeB" "$BENCH" allreduce -b 64K -e 64K -n 100000 -w 1 -c 0 \
     > /tmp/kill.1.log 2>&1 &
   victim=$!
   sleep 15
