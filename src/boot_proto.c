@@ -171,31 +171,35 @@ int bp_frame_decode(const uint8_t *in, size_t n, uint32_t *type, uint32_t *len, 
     if (*type == BP_FRAME_DATA) {
         if (*len > (1u << 30)) return fail(err, errlen, "data frame over 1 GiB");
     } else if (*type == BP_FRAME_ABORT) {
-        if (*len < 8 || *len > 8 + BP_MAX_WHY) return fail(err, errlen, "abort frame size");
+        if (*len < 12 || *len > 12 + BP_MAX_WHY) return fail(err, errlen, "abort frame size");
     } else {
         return fail(err, errlen, "unknown frame type");
     }
     return 0;
 }
 
-size_t bp_abort_encode(int32_t culprit, int32_t reporter, const char *why, uint8_t *out) {
+size_t bp_abort_encode(int32_t culprit, int32_t reporter, int32_t rc, const char *why,
+                       uint8_t *out) {
     put32(out, (uint32_t)culprit);
     put32(out + 4, (uint32_t)reporter);
+    put32(out + 8, (uint32_t)rc);
     size_t w = why ? strnlen(why, BP_MAX_WHY) : 0;
-    memcpy(out + 8, why, w);
-    return 8 + w;
+    memcpy(out + 12, why, w);
+    return 12 + w;
 }
 
-int bp_abort_decode(const uint8_t *in, size_t n, int32_t *culprit, int32_t *reporter, char *why,
-                    size_t whylen) {
-    if (n < 8 || n > 8 + BP_MAX_WHY || whylen == 0) return -1;
+int bp_abort_decode(const uint8_t *in, size_t n, int32_t *culprit, int32_t *reporter, int32_t *rc,
+                    char *why, size_t whylen) {
+    if (n < 12 || n > 12 + BP_MAX_WHY || whylen == 0) return -1;
     *culprit = (int32_t)get32(in);
     *reporter = (int32_t)get32(in + 4);
-    if (*culprit < -1 || *culprit >= BP_MAX_RANKS || *reporter < 0 || *reporter >= BP_MAX_RANKS)
+    *rc = (int32_t)get32(in + 8);
+    if (*culprit < -1 || *culprit >= BP_MAX_RANKS || *reporter < 0 || *reporter >= BP_MAX_RANKS ||
+        *rc <= 0 || *rc > 64)
         return -1;
-    size_t w = n - 8 < whylen - 1 ? n - 8 : whylen - 1;
+    size_t w = n - 12 < whylen - 1 ? n - 12 : whylen - 1;
     for (size_t i = 0; i < w; i++) {
-        unsigned char c = in[8 + i];
+        unsigned char c = in[12 + i];
         why[i] = (char)(c < 0x20 || c >= 0x7f ? '?' : c);
     }
     why[w] = 0;

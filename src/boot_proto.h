@@ -82,15 +82,16 @@ void bp_m2_encode(const bp_m2 *m, uint8_t out[BP_M2_BYTES]);
 int bp_m2_decode(const uint8_t *in, size_t n, bp_m2 *m, char *err, size_t len);
 void bp_answer_encode(const bp_answer *a, uint8_t out[BP_ANSWER_BYTES]);
 int bp_answer_decode(const uint8_t *in, size_t n, bp_answer *a, char *err, size_t len);
-/* A ring frame head: type and payload length (DATA up to 1 GiB, ABORT up to 8 + BP_MAX_WHY). */
+/* A ring frame head: type and payload length (DATA up to 1 GiB, ABORT 12 to 12 + BP_MAX_WHY). */
 void bp_frame_encode(uint32_t type, uint32_t len, uint8_t out[BP_FRAME_BYTES]);
 int bp_frame_decode(const uint8_t *in, size_t n, uint32_t *type, uint32_t *len, char *err,
                     size_t errlen);
-/* ABORT payload: culprit, reporter, reason text (NUL-terminated on decode, control bytes
- * replaced). */
-size_t bp_abort_encode(int32_t culprit, int32_t reporter, const char *why, uint8_t *out);
-int bp_abort_decode(const uint8_t *in, size_t n, int32_t *culprit, int32_t *reporter, char *why,
-                    size_t whylen);
+/* ABORT payload: culprit, reporter, result code (podcclResult_t), reason text (NUL-terminated
+ * on decode, control bytes replaced). out holds 12 + BP_MAX_WHY bytes. */
+size_t bp_abort_encode(int32_t culprit, int32_t reporter, int32_t rc, const char *why,
+                       uint8_t *out);
+int bp_abort_decode(const uint8_t *in, size_t n, int32_t *culprit, int32_t *reporter, int32_t *rc,
+                    char *why, size_t whylen);
 
 /* MACs. */
 void bp_mac_a(const uint8_t key[BP_KEY], const uint8_t m1[BP_M1_BYTES],

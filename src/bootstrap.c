@@ -370,8 +370,8 @@ static int ring_prev(const pc_boot *b) {
 
 /* Sends an ABORT frame to both neighbours without waiting (a full socket skips that side). */
 static void abort_out(pc_boot *b, int culprit, int reporter, const char *why) {
-    uint8_t f[BP_FRAME_BYTES + 8 + BP_MAX_WHY];
-    size_t n = bp_abort_encode(culprit, reporter, why, f + BP_FRAME_BYTES);
+    uint8_t f[BP_FRAME_BYTES + 12 + BP_MAX_WHY];
+    size_t n = bp_abort_encode(culprit, reporter, b->abort_rc, why, f + BP_FRAME_BYTES);
     bp_frame_encode(BP_FRAME_ABORT, (uint32_t)n, f);
     int fds[2] = {b->next_fd, b->prev_fd};
     for (int i = 0; i < 2; i++)
@@ -379,17 +379,22 @@ static void abort_out(pc_boot *b, int culprit, int reporter, const char *why) {
             (void)!send(fds[i], f, BP_FRAME_BYTES + n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-static void abort_record(pc_boot *b, int culprit, const char *why) {
+static void abort_record(pc_boot *b, int culprit, int rc, const char *why) {
     if (b->aborted) return;
     b->aborted = 1;
     b->abort_culprit = culprit;
+    b->abort_rc = rc;
     snprintf(b->abort_why, sizeof(b->abort_why), "%s", why);
 }
 
-void boot_send_abort(pc_boot *b, int culprit, const char *why) {
+void boot_send_abort_rc(pc_boot *b, int culprit, podcclResult_t rc, const char *why) {
     if (b->aborted || b->nranks < 2) return;
-    abort_record(b, culprit, why);
+    abort_record(b, culprit, (int)rc, why);
     abort_out(b, culprit, b->rank, why);
+}
+
+void boot_send_abort(pc_boot *b, int culprit, const char *why) {
+    boot_send_abort_rc(b, culprit, podcclRemoteError, why);
 }
 
 static podcclResult_t abort_error(pc_boot *b) {
@@ -399,21 +404,21 @@ static podcclResult_t abort_error(pc_boot *b) {
 /* fd (the neighbour `who`) is readable and no data is expected from it: an abort notice or the
  * end of the connection. Records the cause, passes it on, returns RemoteError naming it. */
 static podcclResult_t ring_notice(pc_boot *b, int fd, int who) {
-    uint8_t h[BP_FRAME_BYTES], pay[8 + BP_MAX_WHY];
+    uint8_t h[BP_FRAME_BYTES], pay[12 + BP_MAX_WHY];
     uint32_t type = 0, len = 0;
     char why[BP_MAX_WHY + 1], err[96];
-    int32_t culprit = who, reporter = b->rank;
+    int32_t culprit = who, reporter = b->rank, rc = podcclRemoteError;
     int ok = boot_recv_all(fd, h, sizeof(h), pc_now() + 1) == podcclSuccess &&
              bp_frame_decode(h, sizeof(h), &type, &len, err, sizeof(err)) == 0 &&
              type == BP_FRAME_ABORT && boot_recv_all(fd, pay, len, pc_now() + 1) == podcclSuccess &&
-             bp_abort_decode(pay, len, &culprit, &reporter, why, sizeof(why)) == 0;
+             bp_abort_decode(pay, len, &culprit, &reporter, &rc, why, sizeof(why)) == 0;
     if (!ok) {
-        culprit = who, reporter = b->rank;
+        culprit = who, reporter = b->rank, rc = podcclRemoteError;
         snprintf(why, sizeof(why), "rank %d died (its bootstrap connection to rank %d closed)", who,
                  b->rank);
     }
     if (!b->aborted) {
-        abort_record(b, culprit, why);
+        abort_record(b, culprit, rc, why);
         abort_out(b, culprit, reporter, why);
     }
     return abort_error(b);
@@ -429,8 +434,9 @@ static int notice_waiting(int fd, int eof_counts) {
     return eof_counts;
 }
 
-static int poll_notice(pc_boot *b, int *culprit, char *why, size_t len, int eof_counts) {
+static int poll_notice(pc_boot *b, int *culprit, int *rc, char *why, size_t len, int eof_counts) {
     *culprit = -1;
+    *rc = podcclRemoteError;
     if (!b->aborted && b->nranks >= 2 && b->next_fd >= 0 && b->prev_fd >= 0) {
         struct pollfd p[2] = {{.fd = b->prev_fd, .events = POLLIN},
                               {.fd = b->next_fd, .events = POLLIN}};
@@ -441,16 +447,18 @@ static int poll_notice(pc_boot *b, int *culprit, char *why, size_t len, int eof_
     }
     if (!b->aborted) return 0;
     *culprit = b->abort_culprit;
+    *rc = b->abort_rc;
     snprintf(why, len, "%s", b->abort_why);
     return 1;
 }
 
 int boot_poll_abort(pc_boot *b, int *culprit, char *why, size_t len) {
-    return poll_notice(b, culprit, why, len, 1);
+    int rc;
+    return poll_notice(b, culprit, &rc, why, len, 1);
 }
 
-int boot_poll_notice(pc_boot *b, int *culprit, char *why, size_t len) {
-    return poll_notice(b, culprit, why, len, 0);
+int boot_poll_notice(pc_boot *b, int *culprit, int *rc, char *why, size_t len) {
+    return poll_notice(b, culprit, rc, why, len, 0);
 }
 
 /* Receives one DATA frame of exactly `bytes` from prev, watching next for notices. */
@@ -468,12 +476,12 @@ static podcclResult_t ring_recv(pc_boot *b, void *buf, size_t bytes, double dead
         if (r < 0 && errno != EINTR)
             return pc_err(NULL, podcclSystemError, "bootstrap: poll: %s", strerror(errno));
         if (r <= 0) continue;
-        /* next sends nothing but notices: a neighbour that finished init and exited closes
-         * its socket while this rank may still wait for prev's last slot. */
-        if (p[1].revents && notice_waiting(b->next_fd, 0))
-            return ring_notice(b, b->next_fd, ring_next(b));
+        /* Only prev's frames are read here. next sends nothing but notices, and they wait in
+         * its socket: a neighbour that finished this all-gather may already be in its first
+         * collective and report a failure there (it reaches this rank around the ring through
+         * prev as well), or may have exited normally and closed its socket. */
         if (!p[0].revents) {
-            if (p[1].revents) usleep(1000); /* next closed: poll would return at once */
+            if (p[1].revents) usleep(1000); /* next has something: poll would return at once */
             continue;
         }
         uint8_t h[BP_FRAME_BYTES];
@@ -757,11 +765,11 @@ static podcclResult_t ring_connect(pc_boot *b, double deadline) {
                  "rank %d is gone during init (its bootstrap port %s refuses connections: it "
                  "died, or failed and exited)",
                  ring_next(b), boot_addr_str(&b->addrs[ring_next(b)], a, sizeof(a)));
-        abort_record(b, ring_next(b), why);
+        abort_record(b, ring_next(b), podcclRemoteError, why);
     } else if (hello_send(b->next_fd, BP_KIND_RING, b, &b->addrs[b->rank], o.m1) != podcclSuccess) {
         snprintf(why, sizeof(why), "rank %d died during init (its connection was reset)",
                  ring_next(b));
-        abort_record(b, ring_next(b), why);
+        abort_record(b, ring_next(b), podcclRemoteError, why);
     }
     boot_pend *pend = NULL;
     int npend = 0;
@@ -796,7 +804,7 @@ static void linger_for_prev(pc_boot *b, podcclResult_t res) {
     char cause[BP_MAX_WHY - 32], why[BP_MAX_WHY];
     snprintf(cause, sizeof(cause), "%s", podcclGetLastError(NULL));
     snprintf(why, sizeof(why), "rank %d gave up init: %s", b->rank, cause);
-    abort_record(b, -1, why);
+    abort_record(b, -1, podcclRemoteError, why);
     ring_out o = {.done = 1};
     boot_pend *pend = NULL;
     int npend = 0;

@@ -45,6 +45,7 @@ typedef struct {
     int root_failed;    /* the root answered that the rendezvous failed */
     int aborted;        /* an abort notice went out from this rank */
     int abort_culprit;  /* the first abort notice seen or sent */
+    int abort_rc;       /* its podcclResult_t */
     char abort_why[256];
 } pc_boot;
 
@@ -75,7 +76,10 @@ int boot_peer_gone(pc_boot *b, int peer);
 int boot_poll_abort(pc_boot *b, int *culprit, char *why, size_t len);
 /* As boot_poll_abort after init: only an abort notice counts, not a neighbour's closed socket
  * (a rank that finished its work and exited normally closes it too). */
-int boot_poll_notice(pc_boot *b, int *culprit, char *why, size_t len);
+int boot_poll_notice(pc_boot *b, int *culprit, int *rc, char *why, size_t len);
+/* As boot_send_abort, with the result code the others report (podcclInvalidUsage for a
+ * mismatched call, podcclTimeout for a stuck rank; boot_send_abort: podcclRemoteError). */
+void boot_send_abort_rc(pc_boot *b, int culprit, podcclResult_t rc, const char *why);
 /* Best effort, bounded (tens of ms at most): tells both ring neighbours that this rank gives up
  * init because of culprit (-1 unknown) with why; they pass the notice on around the ring, so
  * every rank learns the first cause without waiting for its timeout. */

@@ -382,6 +382,17 @@ static podcclResult_t fail_and_tell(podcclComm_t comm, int reporter, int culprit
         else
             pc_publish_failure(comm, culprit, podcclInvalidUsage);
     }
+    if (net && !comm->ex->told && tr && tr->net && comm->boot.next_fd >= 0) {
+        /* The bootstrap ring as well: it reaches every host even when the transport's notice
+         * does not (a peer not connected yet, an endpoint closing). */
+        char why[200];
+        snprintf(why, sizeof(why),
+                 "rank %d found rank %d's call different from its own (collective, count, "
+                 "datatype, op or root): every rank must call the same collectives in the same "
+                 "order",
+                 reporter, culprit);
+        boot_send_abort_rc(&comm->boot, culprit, podcclInvalidUsage, why);
+    }
     comm->ex->told |= net;
     return podcclInvalidUsage;
 }

@@ -22,19 +22,23 @@ void pc_publish_failure(podcclComm_t comm, int culprit, podcclResult_t rc) {
         char why[160];
         snprintf(why, sizeof(why), "rank %d %s (reported by rank %d)", culprit,
                  rc == podcclTimeout ? "stopped making progress" : "exited or aborted", comm->rank);
-        boot_send_abort(&comm->boot, culprit, why);
+        boot_send_abort_rc(&comm->boot, culprit,
+                           rc == podcclTimeout ? podcclTimeout : podcclRemoteError, why);
     }
 }
 
-/* A failure another host reported over the bootstrap ring (or a ring neighbour's exit). */
+/* A failure another host reported over the bootstrap ring (an abort notice; a neighbour's
+ * closed socket only matters for a peer this rank waits on, see peer_gone). */
 static podcclResult_t ring_cause(podcclComm_t comm) {
-    int culprit;
+    int culprit, rc;
     char why[256];
-    if (!comm->tr || !comm->tr->net || !boot_poll_notice(&comm->boot, &culprit, why, sizeof(why)))
+    if (!comm->tr || !comm->tr->net ||
+        !boot_poll_notice(&comm->boot, &culprit, &rc, why, sizeof(why)))
         return podcclSuccess;
-    if (comm->live && culprit >= 0)
-        comm->live->publish_failure(comm->live_dom, culprit, podcclRemoteError);
-    return pc_err(comm, podcclRemoteError, "rank %d: %s", comm->rank, why);
+    if (rc != podcclInvalidUsage && rc != podcclTimeout) rc = podcclRemoteError;
+    if (comm->live && culprit >= 0 && rc != podcclInvalidUsage)
+        comm->live->publish_failure(comm->live_dom, culprit, (podcclResult_t)rc);
+    return pc_err(comm, (podcclResult_t)rc, "rank %d: %s", comm->rank, why);
 }
 
 void pc_heartbeat(podcclComm_t comm) {

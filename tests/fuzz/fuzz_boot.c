@@ -83,23 +83,23 @@ static void frame(const uint8_t *d, size_t n) {
     uint32_t type, len;
     char err[96];
     if (bp_frame_decode(d, n, &type, &len, err, sizeof(err)) != 0) return;
-    check(type == BP_FRAME_DATA ? len <= (1u << 30) : len >= 8 && len <= 8 + BP_MAX_WHY,
+    check(type == BP_FRAME_DATA ? len <= (1u << 30) : len >= 12 && len <= 12 + BP_MAX_WHY,
           "frame bounds");
     if (type != BP_FRAME_ABORT || n < BP_FRAME_BYTES + len) return;
-    int32_t culprit, reporter;
+    int32_t culprit, reporter, rc;
     char why[BP_MAX_WHY + 1];
-    if (bp_abort_decode(d + BP_FRAME_BYTES, len, &culprit, &reporter, why, sizeof(why)) != 0)
+    if (bp_abort_decode(d + BP_FRAME_BYTES, len, &culprit, &reporter, &rc, why, sizeof(why)) != 0)
         return;
     check(culprit >= -1 && culprit < BP_MAX_RANKS && reporter >= 0, "abort bounds");
     size_t w = strnlen(why, sizeof(why));
     check(w < sizeof(why), "abort reason not terminated");
     for (size_t i = 0; i < w; i++) check(why[i] >= 0x20 && why[i] < 0x7f, "abort reason printable");
-    uint8_t out[8 + BP_MAX_WHY];
-    size_t m = bp_abort_encode(culprit, reporter, why, out);
-    int32_t c2, r2;
+    uint8_t out[12 + BP_MAX_WHY];
+    size_t m = bp_abort_encode(culprit, reporter, rc, why, out);
+    int32_t c2, r2, rc2;
     char why2[BP_MAX_WHY + 1];
-    check(bp_abort_decode(out, m, &c2, &r2, why2, sizeof(why2)) == 0 && c2 == culprit &&
-              r2 == reporter && strcmp(why, why2) == 0,
+    check(bp_abort_decode(out, m, &c2, &r2, &rc2, why2, sizeof(why2)) == 0 && c2 == culprit &&
+              r2 == reporter && rc2 == rc && strcmp(why, why2) == 0,
           "abort round trip");
 }
 
