@@ -425,13 +425,43 @@ static podcclResult_t ring_notice(pc_boot *b, int fd, int who) {
 }
 
 /* 1 when fd holds an ABORT frame (peeked, not consumed); with eof_counts, also when it is
- * closed. */
-static int notice_waiting(int fd, int eof_counts) {
-    uint8_t h[BP_FRAME_BYTES];
+ * closed; with defer_usage, not for a mismatch notice (podcclInvalidUsage). */
+static int notice_waiting(int fd, int eof_counts, int defer_usage) {
+    uint8_t h[BP_FRAME_BYTES + 12];
     ssize_t r = recv(fd, h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
-    if (r > 0) return h[0] == BP_FRAME_ABORT;
+    if (r > 0) {
+        if (h[0] != BP_FRAME_ABORT) return 0;
+        if (defer_usage && r == (ssize_t)sizeof(h) && h[BP_FRAME_BYTES + 8] == podcclInvalidUsage)
+            return 0;
+        return 1;
+    }
     if (r < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
     return eof_counts;
+}
+
+/* Looks for an ABORT frame anywhere in what fd holds, without consuming anything: a notice may
+ * wait behind setup data a neighbour sent before it failed. 1 when found (recorded and passed
+ * on), -1 when fd is closed with nothing, 0 otherwise. */
+static int peek_notice(pc_boot *b, int fd) {
+    uint8_t buf[4096];
+    ssize_t r = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) return -1;
+    for (size_t off = 0; r > 0 && off + BP_FRAME_BYTES <= (size_t)r;) {
+        uint32_t type, len;
+        char err[96], why[BP_MAX_WHY + 1];
+        if (bp_frame_decode(buf + off, (size_t)r - off, &type, &len, err, sizeof(err)) != 0)
+            return 0;
+        int32_t culprit, reporter, rc;
+        if (type == BP_FRAME_ABORT && off + BP_FRAME_BYTES + len <= (size_t)r &&
+            bp_abort_decode(buf + off + BP_FRAME_BYTES, len, &culprit, &reporter, &rc, why,
+                            sizeof(why)) == 0) {
+            abort_record(b, culprit, rc, why);
+            abort_out(b, culprit, reporter, why);
+            return 1;
+        }
+        off += BP_FRAME_BYTES + len;
+    }
+    return 0;
 }
 
 static int poll_notice(pc_boot *b, int *culprit, int *rc, char *why, size_t len, int eof_counts) {
@@ -442,7 +472,7 @@ static int poll_notice(pc_boot *b, int *culprit, int *rc, char *why, size_t len,
                               {.fd = b->next_fd, .events = POLLIN}};
         if (poll(p, 2, 0) > 0)
             for (int i = 0; i < 2 && !b->aborted; i++)
-                if (p[i].revents && notice_waiting(p[i].fd, eof_counts))
+                if (p[i].revents && peek_notice(b, p[i].fd) < 0 && eof_counts)
                     ring_notice(b, p[i].fd, i == 0 ? ring_prev(b) : ring_next(b));
     }
     if (!b->aborted) return 0;
@@ -476,10 +506,13 @@ static podcclResult_t ring_recv(pc_boot *b, void *buf, size_t bytes, double dead
         if (r < 0 && errno != EINTR)
             return pc_err(NULL, podcclSystemError, "bootstrap: poll: %s", strerror(errno));
         if (r <= 0) continue;
-        /* Only prev's frames are read here. next sends nothing but notices, and they wait in
-         * its socket: a neighbour that finished this all-gather may already be in its first
-         * collective and report a failure there (it reaches this rank around the ring through
-         * prev as well), or may have exited normally and closed its socket. */
+        /* next sends nothing but notices. A failure notice from next fails the setup at once
+         * (its cause may not come around through prev: the ring may be broken there). A closed
+         * socket does not (a neighbour that finished this all-gather may have exited
+         * normally), nor does a mismatch notice (a neighbour already in its first collective
+         * found it; it waits for the first collective of this rank). */
+        if (p[1].revents && notice_waiting(b->next_fd, 0, 1))
+            return ring_notice(b, b->next_fd, ring_next(b));
         if (!p[0].revents) {
             if (p[1].revents) usleep(1000); /* next has something: poll would return at once */
             continue;
@@ -607,7 +640,12 @@ static podcclResult_t join_answer(pc_boot *b, int fd, const uint8_t m1[BP_M1_BYT
                       a.nranks, b->nranks);
     uint8_t *table = tbytes ? malloc(tbytes) : NULL;
     if (tbytes && !table) return pc_err(NULL, podcclSystemError, "out of memory");
-    if (tbytes) res = boot_recv_all(fd, table, tbytes, deadline);
+    if (tbytes && (res = boot_recv_all(fd, table, tbytes, deadline)) != podcclSuccess)
+        res = pc_err(NULL, res == podcclTimeout ? podcclTimeout : podcclRemoteError,
+                     "bootstrap: the root at %s closed the connection in the middle of its "
+                     "answer: the process that called podcclGetUniqueId (rank 0 in most "
+                     "programs) has exited or crashed",
+                     root);
     uint8_t want[BP_MAC];
     if (res == podcclSuccess) {
         bp_mac_answer(b->secret, m1 + 16, head, table, tbytes, want);
@@ -664,8 +702,13 @@ static podcclResult_t join_root(pc_boot *b, const pc_id *id, double deadline) {
     }
     char who[120];
     snprintf(who, sizeof(who), "the process at %s (the rendezvous root)", root);
-    int send_failed;
+    int send_failed = 0;
     if (res == podcclSuccess) res = hello_finish(fd, b->secret, m1, m2, -1, who, &send_failed);
+    if (res != podcclSuccess && send_failed)
+        res = pc_err(NULL, podcclRemoteError,
+                     "bootstrap: the root at %s closed the connection: the process that called "
+                     "podcclGetUniqueId (rank 0 in most programs) has exited or crashed",
+                     root);
     if (res == podcclSuccess) res = join_answer(b, fd, m1, root, deadline);
     close(fd);
     return res;

@@ -133,12 +133,28 @@ podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int
 
 /* ---- init ---------------------------------------------------------------------------------- */
 
-podcclResult_t pc_init_peer_died(podcclComm_t comm, int peer) {
+static podcclResult_t peer_died_now(podcclComm_t comm, int peer) {
     char host[64] = "?";
     gethostname(host, sizeof(host) - 1);
     pc_publish_failure(comm, peer, podcclRemoteError);
     return pc_err(comm, podcclRemoteError, "rank %d: rank %d (pid %d on host %s) died during init",
                   comm->rank, peer, (int)comm->topo->pids[peer], host);
+}
+
+/* A peer that failed init exits right after telling the others why: give its notice (bootstrap
+ * ring or shared memory) a moment to arrive before blaming its exit. */
+podcclResult_t pc_init_peer_died(podcclComm_t comm, int peer) {
+    char why[256];
+    for (double end = pc_now() + 0.1; pc_now() < end; usleep(1000)) {
+        int c2;
+        if (boot_poll_abort(&comm->boot, &c2, why, sizeof(why))) {
+            if (c2 >= 0) pc_publish_failure(comm, c2, podcclRemoteError);
+            return pc_err(comm, podcclRemoteError, "rank %d: init aborted: %s", comm->rank, why);
+        }
+        podcclResult_t pub = published_cause(comm);
+        if (pub != podcclSuccess) return pub;
+    }
+    return peer_died_now(comm, peer);
 }
 
 int pc_init_dead_peer(podcclComm_t comm, int *peer) {
@@ -163,21 +179,7 @@ podcclResult_t pc_init_check(podcclComm_t comm) {
     /* A cause a peer published first: a peer that exits after publishing is not the culprit. */
     podcclResult_t pub = published_cause(comm);
     if (pub != podcclSuccess) return pub;
-    if (pc_init_dead_peer(comm, &culprit)) {
-        /* A peer that failed init exits right after telling the others why: give its notice
-         * (bootstrap ring or shared memory) a moment to arrive before blaming its exit. */
-        for (double end = pc_now() + 0.1; pc_now() < end;) {
-            int c2;
-            if (boot_poll_abort(&comm->boot, &c2, why, sizeof(why))) {
-                if (c2 >= 0) pc_publish_failure(comm, c2, podcclRemoteError);
-                return pc_err(comm, podcclRemoteError, "rank %d: init aborted: %s", comm->rank,
-                              why);
-            }
-            if ((pub = published_cause(comm)) != podcclSuccess) return pub;
-            usleep(1000);
-        }
-        return pc_init_peer_died(comm, culprit);
-    }
+    if (pc_init_dead_peer(comm, &culprit)) return pc_init_peer_died(comm, culprit);
     return podcclSuccess;
 }
 

@@ -49,8 +49,10 @@ podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int
  * reports that first cause (its error, naming its culprit); else publishes and reports that
  * w->gone exited (podcclRemoteError). */
 podcclResult_t pc_wait_gone(podcclComm_t comm, const pc_wait *w);
-/* During init: publishes that local peer died and returns podcclRemoteError "rank R: rank P (pid
- * N on host H) died during init". */
+/* During init, local peer has died: waits up to 100 ms for a cause it or another rank reported
+ * (an abort notice, a published failure: the peer may have exited after failing), and returns
+ * that; else publishes that peer died and returns podcclRemoteError "rank R: rank P (pid N on
+ * host H) died during init". */
 podcclResult_t pc_init_peer_died(podcclComm_t comm, int peer);
 /* During init: 1 with *peer when a local peer has died (its pidfd), 0 otherwise. Never blocks. */
 int pc_init_dead_peer(podcclComm_t comm, int *peer);
