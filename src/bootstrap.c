@@ -612,6 +612,16 @@ static podcclResult_t answer_error(const bp_answer *a, int rank, int nranks, con
     }
 }
 
+/* The connection to the root broke (`what` happened, res says how): its process is gone. The
+ * test chaos counts on "root" being named, and on rank 0 being the usual host of the root. */
+static podcclResult_t root_gone(podcclResult_t res, const char *root, const char *what,
+                                int refused_possible) {
+    return pc_err(NULL, res == podcclTimeout ? podcclTimeout : podcclRemoteError,
+                  "bootstrap: the root at %s %s: the process that called podcclGetUniqueId "
+                  "(rank 0 in most programs) has exited or crashed%s",
+                  root, what, refused_possible ? ", or it refused this process (another uid)" : "");
+}
+
 /* After the handshake: the root's answer (the table, or why the rendezvous failed), checked
  * against the key and this rank's nonce. */
 static podcclResult_t join_answer(pc_boot *b, int fd, const uint8_t m1[BP_M1_BYTES],
@@ -626,11 +636,7 @@ static podcclResult_t join_answer(pc_boot *b, int fd, const uint8_t m1[BP_M1_BYT
                       "within %.0f s (ranks missing; the root names them at its own deadline)",
                       b->rank, root, b->timeout);
     if (res != podcclSuccess)
-        return pc_err(NULL, podcclRemoteError,
-                      "bootstrap: the root at %s closed the connection before answering: the "
-                      "process that called podcclGetUniqueId (rank 0 in most programs) has "
-                      "exited or crashed",
-                      root);
+        return root_gone(res, root, "closed the connection before answering", 0);
     if (bp_answer_decode(head, sizeof(head), &a, err, sizeof(err)) != 0)
         return pc_err(NULL, podcclRemoteError, "bootstrap: bad answer from the root at %s: %s",
                       root, err);
@@ -641,11 +647,7 @@ static podcclResult_t join_answer(pc_boot *b, int fd, const uint8_t m1[BP_M1_BYT
     uint8_t *table = tbytes ? malloc(tbytes) : NULL;
     if (tbytes && !table) return pc_err(NULL, podcclSystemError, "out of memory");
     if (tbytes && (res = boot_recv_all(fd, table, tbytes, deadline)) != podcclSuccess)
-        res = pc_err(NULL, res == podcclTimeout ? podcclTimeout : podcclRemoteError,
-                     "bootstrap: the root at %s closed the connection in the middle of its "
-                     "answer: the process that called podcclGetUniqueId (rank 0 in most "
-                     "programs) has exited or crashed",
-                     root);
+        res = root_gone(res, root, "closed the connection in the middle of its answer", 0);
     uint8_t want[BP_MAC];
     if (res == podcclSuccess) {
         bp_mac_answer(b->secret, m1 + 16, head, table, tbytes, want);
@@ -693,22 +695,15 @@ static podcclResult_t join_root(pc_boot *b, const pc_id *id, double deadline) {
         res = hello_send(fd, BP_KIND_ROOT, b, &l, m1);
         if (res == podcclSuccess) res = boot_recv_all(fd, m2, sizeof(m2), deadline);
         if (res != podcclSuccess)
-            res =
-                pc_err(NULL, res == podcclTimeout ? podcclTimeout : podcclRemoteError,
-                       "bootstrap: the root at %s %s: the process that called "
-                       "podcclGetUniqueId (rank 0 in most programs) has exited or crashed, or "
-                       "it refused this process (another uid)",
-                       root, res == podcclTimeout ? "sent no challenge" : "closed the connection");
+            res = root_gone(
+                res, root, res == podcclTimeout ? "sent no challenge" : "closed the connection", 1);
     }
     char who[120];
     snprintf(who, sizeof(who), "the process at %s (the rendezvous root)", root);
     int send_failed = 0;
     if (res == podcclSuccess) res = hello_finish(fd, b->secret, m1, m2, -1, who, &send_failed);
     if (res != podcclSuccess && send_failed)
-        res = pc_err(NULL, podcclRemoteError,
-                     "bootstrap: the root at %s closed the connection: the process that called "
-                     "podcclGetUniqueId (rank 0 in most programs) has exited or crashed",
-                     root);
+        res = root_gone(podcclRemoteError, root, "closed the connection", 0);
     if (res == podcclSuccess) res = join_answer(b, fd, m1, root, deadline);
     close(fd);
     return res;
