@@ -52,7 +52,7 @@ typedef struct {
     int32_t rank, nranks;
     pc_sockaddr listen;
     uint32_t pid, uid;
-    uint32_t timeout_ms; /* the rank's own deadline: the root answers before it passes */
+    uint32_t timeout_ms; /* time left to the rank's own deadline: the root answers before */
 } bp_m1;
 
 typedef struct {

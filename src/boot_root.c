@@ -146,7 +146,7 @@ static int rdv_join(rdv *r, boot_pend *p) {
     r->fds[h->rank] = p->fd;
     if (h->pid == (uint32_t)getpid()) r->self = h->rank;
     /* Answer (naming the missing ranks) a little before the first joined rank gives up. */
-    double rank_deadline = pc_now() + h->timeout_ms * 1e-3 - 0.25;
+    double rank_deadline = pc_now() + h->timeout_ms * 1e-3 - 0.5;
     if (h->timeout_ms && rank_deadline < r->deadline) r->deadline = rank_deadline;
     memcpy(r->nonce + (size_t)h->rank * BP_NONCE, h->nonce, BP_NONCE);
     bp_put_addr(r->table + (size_t)h->rank * BP_ADDR_BYTES, &h->listen);

@@ -221,10 +221,11 @@ int boot_pend_progress(boot_pend *p, const uint8_t key[PC_SECRET_BYTES], int sel
 /* ---- the connector's side ------------------------------------------------------------------- */
 
 /* Sends M1 on a fresh connection (fits its send buffer) and keeps it in m1. */
-static podcclResult_t hello_send(int fd, uint32_t kind, const pc_boot *b, const pc_sockaddr *listen,
-                                 uint8_t m1[BP_M1_BYTES]) {
+static podcclResult_t hello_send(int fd, uint32_t kind, const pc_boot *b, double deadline,
+                                 const pc_sockaddr *listen, uint8_t m1[BP_M1_BYTES]) {
     bp_m1 h = {.version = BP_VERSION, .kind = kind, .rank = b->rank, .nranks = b->nranks};
-    h.timeout_ms = b->timeout * 1000 < 4e9 ? (uint32_t)(b->timeout * 1000) : 4000000000u;
+    double left = deadline - pc_now(); /* what is left of this rank's own time */
+    h.timeout_ms = left <= 0 ? 1 : left * 1000 < 4e9 ? (uint32_t)(left * 1000) : 4000000000u;
     h.listen = *listen;
     h.pid = (uint32_t)getpid();
     h.uid = (uint32_t)geteuid();
@@ -692,7 +693,7 @@ static podcclResult_t join_root(pc_boot *b, const pc_id *id, double deadline) {
     if (res == podcclSuccess) b->has_lfd = 1;
     uint8_t m1[BP_M1_BYTES], m2[BP_M2_BYTES];
     if (res == podcclSuccess) {
-        res = hello_send(fd, BP_KIND_ROOT, b, &l, m1);
+        res = hello_send(fd, BP_KIND_ROOT, b, deadline, &l, m1);
         if (res == podcclSuccess) res = boot_recv_all(fd, m2, sizeof(m2), deadline);
         if (res != podcclSuccess)
             res = root_gone(
@@ -804,7 +805,8 @@ static podcclResult_t ring_connect(pc_boot *b, double deadline) {
                  "died, or failed and exited)",
                  ring_next(b), boot_addr_str(&b->addrs[ring_next(b)], a, sizeof(a)));
         abort_record(b, ring_next(b), podcclRemoteError, why);
-    } else if (hello_send(b->next_fd, BP_KIND_RING, b, &b->addrs[b->rank], o.m1) != podcclSuccess) {
+    } else if (hello_send(b->next_fd, BP_KIND_RING, b, deadline, &b->addrs[b->rank], o.m1) !=
+               podcclSuccess) {
         snprintf(why, sizeof(why), "rank %d died during init (its connection was reset)",
                  ring_next(b));
         abort_record(b, ring_next(b), podcclRemoteError, why);
