@@ -9,7 +9,8 @@ mode=${1:-bench}
 build=${BUILD_DIR:-_build}
 
 packages=(build-essential autoconf automake libtool pkg-config libhwloc-dev libjansson-dev libssl-dev libcmocka-dev
-          libopenmpi-dev openmpi-bin mpich libmpich-dev libfabric-dev libibverbs-dev librdmacm-dev iproute2)
+          libopenmpi-dev openmpi-bin mpich libmpich-dev libfabric-dev libibverbs-dev librdmacm-dev iproute2
+          python3-torch libtorch-dev pybind11-dev python3-sklearn python3-torchvision)
 if [ "${SKIP_APT:-0}" != 1 ]; then
   missing=()
   for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

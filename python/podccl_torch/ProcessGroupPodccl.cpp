@@ -39,6 +39,40 @@ const char *opName(c10d::ReduceOp::RedOpType op) {
     }
 }
 
+// The dtype as Python spells it (torch.float32), for messages.
+std::string dtypeName(at::ScalarType s) {
+    switch (s) {
+    case at::kFloat:
+        return "torch.float32";
+    case at::kDouble:
+        return "torch.float64";
+    case at::kHalf:
+        return "torch.float16";
+    case at::kBFloat16:
+        return "torch.bfloat16";
+    case at::kChar:
+        return "torch.int8";
+    case at::kByte:
+        return "torch.uint8";
+    case at::kShort:
+        return "torch.int16";
+    case at::kInt:
+        return "torch.int32";
+    case at::kLong:
+        return "torch.int64";
+    case at::kBool:
+        return "torch.bool";
+    case at::kComplexFloat:
+        return "torch.complex64";
+    case at::kComplexDouble:
+        return "torch.complex128";
+    case at::kComplexHalf:
+        return "torch.complex32";
+    default:
+        return std::string("torch.") + c10::toString(s);
+    }
+}
+
 // A tensor podccl can read and write in place: dense, contiguous, in host memory.
 void checkTensor(const at::Tensor &t, const char *coll, const char *what) {
     TORCH_CHECK(t.defined(), "podccl ", coll, ": ", what, " is an undefined tensor");
@@ -135,11 +169,11 @@ Reduction reduction(const at::Tensor &t, const c10d::ReduceOp &rop, const char *
             r.factor = sup->double_factor;
         }
         TORCH_CHECK(at::isFloatingType(s) || at::isComplexType(s), "podccl ", coll,
-                    ": PREMUL_SUM needs a floating-point tensor, got ", s);
+                    ": PREMUL_SUM needs a floating-point tensor, got ", dtypeName(s));
         break;
     }
     default:
-        TORCH_CHECK(false, "podccl ", coll, ": reduce op ", opName(op), " (on dtype ", s,
+        TORCH_CHECK(false, "podccl ", coll, ": reduce op ", opName(op), " (on dtype ", dtypeName(s),
                     ") is not supported: podccl reduces with SUM, PRODUCT, MIN, MAX, AVG and "
                     "PREMUL_SUM, and has no bitwise reductions");
     }
@@ -155,7 +189,8 @@ Reduction reduction(const at::Tensor &t, const c10d::ReduceOp &rop, const char *
         r.count *= 2; // real and imaginary parts are summed independently
         return r;
     }
-    TORCH_CHECK(false, "podccl ", coll, ": cannot reduce dtype ", s, " with op ", opName(op),
+    TORCH_CHECK(false, "podccl ", coll, ": cannot reduce dtype ", dtypeName(s), " with op ",
+                opName(op),
                 ": podccl reduces float32, float64, float16, bfloat16, int8, uint8, int32 and "
                 "int64 (bool only with MIN/MAX, complex only with SUM/AVG/PREMUL_SUM)");
     return r;
@@ -173,7 +208,7 @@ void premultiply(at::Tensor &t, const Reduction &r) {
 void checkSameShape(const at::Tensor &a, const at::Tensor &ref, const char *coll,
                     const char *what) {
     TORCH_CHECK(a.scalar_type() == ref.scalar_type(), "podccl ", coll, ": ", what, " has dtype ",
-                a.scalar_type(), " but the input has ", ref.scalar_type());
+                dtypeName(a.scalar_type()), " but the input has ", dtypeName(ref.scalar_type()));
     TORCH_CHECK(a.numel() == ref.numel(), "podccl ", coll, ": ", what, " has ", a.numel(),
                 " elements but the input has ", ref.numel());
 }
@@ -413,7 +448,7 @@ ProcessGroupPodccl::allreduce_coalesced(std::vector<at::Tensor> &tensors,
         checkTensor(t, "allreduce_coalesced", "tensor");
         TORCH_CHECK(t.scalar_type() == tensors[0].scalar_type(),
                     "podccl allreduce_coalesced: all tensors must have one dtype, got ",
-                    tensors[0].scalar_type(), " and ", t.scalar_type());
+                    dtypeName(tensors[0].scalar_type()), " and ", dtypeName(t.scalar_type()));
     }
     Reduction r = reduction(tensors[0], opts.reduceOp, "allreduce_coalesced");
     std::vector<at::Tensor> ts = tensors;
@@ -493,8 +528,8 @@ ProcessGroupPodccl::_reduce_scatter_base(at::Tensor &outputBuffer, at::Tensor &i
     checkTensor(outputBuffer, "_reduce_scatter_base", "output");
     checkTensor(inputBuffer, "_reduce_scatter_base", "input");
     TORCH_CHECK(inputBuffer.scalar_type() == outputBuffer.scalar_type(),
-                "podccl _reduce_scatter_base: input dtype ", inputBuffer.scalar_type(),
-                " differs from output dtype ", outputBuffer.scalar_type());
+                "podccl _reduce_scatter_base: input dtype ", dtypeName(inputBuffer.scalar_type()),
+                " differs from output dtype ", dtypeName(outputBuffer.scalar_type()));
     TORCH_CHECK(inputBuffer.numel() == outputBuffer.numel() * size_,
                 "podccl _reduce_scatter_base: input has ", inputBuffer.numel(),
                 " elements, expected output's ", outputBuffer.numel(), " x ", size_, " ranks");
@@ -560,8 +595,8 @@ ProcessGroupPodccl::_allgather_base(at::Tensor &outputBuffer, at::Tensor &inputB
     checkTensor(outputBuffer, "_allgather_base", "output");
     checkTensor(inputBuffer, "_allgather_base", "input");
     TORCH_CHECK(inputBuffer.scalar_type() == outputBuffer.scalar_type(),
-                "podccl _allgather_base: input dtype ", inputBuffer.scalar_type(),
-                " differs from output dtype ", outputBuffer.scalar_type());
+                "podccl _allgather_base: input dtype ", dtypeName(inputBuffer.scalar_type()),
+                " differs from output dtype ", dtypeName(outputBuffer.scalar_type()));
     TORCH_CHECK(outputBuffer.numel() == inputBuffer.numel() * size_,
                 "podccl _allgather_base: output has ", outputBuffer.numel(),
                 " elements, expected input's ", inputBuffer.numel(), " x ", size_, " ranks");
@@ -712,8 +747,8 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupPodccl::alltoall_base(
     checkTensor(outputBuffer, "alltoall_base", "output");
     checkTensor(inputBuffer, "alltoall_base", "input");
     TORCH_CHECK(inputBuffer.scalar_type() == outputBuffer.scalar_type(),
-                "podccl alltoall_base: input dtype ", inputBuffer.scalar_type(),
-                " differs from output dtype ", outputBuffer.scalar_type());
+                "podccl alltoall_base: input dtype ", dtypeName(inputBuffer.scalar_type()),
+                " differs from output dtype ", dtypeName(outputBuffer.scalar_type()));
     at::Tensor out = outputBuffer, in = inputBuffer;
     if (outputSplitSizes.empty() && inputSplitSizes.empty()) {
         TORCH_CHECK(in.numel() == out.numel() && in.numel() % size_ == 0,
