@@ -240,11 +240,25 @@ at::Tensor flatBlocks(const at::Tensor &ref, int64_t n) {
 
 // ---- Work -------------------------------------------------------------------------------------
 
+void GroupLink::flush() {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (pg != nullptr) pg->flushP2P();
+}
+
+void GroupLink::runInline(const void *work) {
+    std::lock_guard<std::mutex> lock(mutex); // the group is not destroyed while we run
+    if (pg != nullptr) pg->runInline(work);
+}
+
 WorkPodccl::WorkPodccl(int rank, c10d::OpType opType, const char *profilingTitle,
-                       std::vector<at::Tensor> outputs)
+                       std::vector<at::Tensor> outputs, std::shared_ptr<GroupLink> link)
     : c10d::Work(rank, opType, profilingTitle), outputs_(std::move(outputs)),
       future_(
-          c10::make_intrusive<c10::ivalue::Future>(c10::ListType::create(c10::TensorType::get()))) {
+          c10::make_intrusive<c10::ivalue::Future>(c10::ListType::create(c10::TensorType::get()))),
+      link_(std::move(link)) {}
+
+void WorkPodccl::flush() {
+    if (link_) link_->flush();
 }
 
 std::vector<at::Tensor> WorkPodccl::result() {
@@ -252,7 +266,19 @@ std::vector<at::Tensor> WorkPodccl::result() {
 }
 
 c10::intrusive_ptr<c10::ivalue::Future> WorkPodccl::getFuture() {
+    flush(); // whoever takes the future will wait on it
     return future_;
+}
+
+bool WorkPodccl::wait(std::chrono::milliseconds timeout) {
+    flush();
+    if (link_) link_->runInline(this);
+    return c10d::Work::wait(timeout);
+}
+
+bool WorkPodccl::isCompleted() {
+    flush();
+    return c10d::Work::isCompleted();
 }
 
 void WorkPodccl::complete(std::exception_ptr exception) {
@@ -295,15 +321,20 @@ ProcessGroupPodccl::ProcessGroupPodccl(const c10::intrusive_ptr<c10d::Store> &st
     char info[1024] = "";
     if (podcclCommTransportInfo(comm_, info, sizeof(info)) == podcclSuccess) info_ = info;
     init();
+    link_->pg = this; // Works reach us through link_ until the destructor cuts it
     worker_ = std::thread(&ProcessGroupPodccl::runLoop, this);
 }
 
 ProcessGroupPodccl::~ProcessGroupPodccl() {
     {
+        std::lock_guard<std::mutex> lock(link_->mutex); // Works outlive us: cut them off
+        link_->pg = nullptr;
+    }
+    {
         std::lock_guard<std::mutex> lock(mutex_);
         stop_ = true;
-        for (auto &e : coalesced_) queue_.push_back(std::move(e)); // never left hanging
-        coalesced_.clear();
+        for (auto &e : held_) queue_.push_back(std::move(e)); // never left hanging
+        held_.clear();
     }
     cv_.notify_all();
     if (worker_.joinable()) worker_.join();
@@ -318,19 +349,34 @@ c10::intrusive_ptr<c10d::Work>
 ProcessGroupPodccl::enqueue(c10d::OpType type, const char *title, std::vector<at::Tensor> outputs,
                             std::string what, std::function<podcclResult_t(podcclComm_t)> fn,
                             std::function<void()> after, bool p2p) {
-    auto work = c10::make_intrusive<WorkPodccl>(rank_, type, title, std::move(outputs));
+    auto work = c10::make_intrusive<WorkPodccl>(rank_, type, title, std::move(outputs), link_);
     Entry e{work, std::move(fn), std::move(after), p2p, std::move(what)};
     {
         std::lock_guard<std::mutex> lock(mutex_);
         TORCH_CHECK(!stop_, "podccl: the process group is being destroyed");
         seq_++;
-        if (coalescing_)
-            coalesced_.push_back(std::move(e));
-        else
-            queue_.push_back(std::move(e));
+        if (p2p) {
+            held_.push_back(std::move(e)); // runs when something needs it (flushP2P)
+            return work;
+        }
+        for (auto &h : held_) queue_.push_back(std::move(h)); // issue order: held p2p first
+        held_.clear();
+        queue_.push_back(std::move(e));
     }
     cv_.notify_one();
     return work;
+}
+
+void ProcessGroupPodccl::takeBatch(std::vector<Entry> &batch) {
+    // Point-to-point operations queued back to back run as one podccl group, as NCCL runs a
+    // group's sends and receives together.
+    batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+    while (batch.front().p2p && !queue_.empty() && queue_.front().p2p) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+    }
+    running_ = true;
 }
 
 void ProcessGroupPodccl::runLoop() {
@@ -338,18 +384,33 @@ void ProcessGroupPodccl::runLoop() {
         std::vector<Entry> batch;
         {
             std::unique_lock<std::mutex> lock(mutex_);
-            cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+            cv_.wait(lock, [this] { return !running_ && (stop_ || !queue_.empty()); });
             if (queue_.empty()) return; // stop_ and drained
-            // Point-to-point operations queued back to back run as one podccl group, as NCCL
-            // runs a group's sends and receives together.
-            batch.push_back(std::move(queue_.front()));
-            queue_.pop_front();
-            while (batch.front().p2p && !queue_.empty() && queue_.front().p2p) {
-                batch.push_back(std::move(queue_.front()));
-                queue_.pop_front();
-            }
+            takeBatch(batch);
         }
         runBatch(batch);
+        std::lock_guard<std::mutex> lock(mutex_);
+        running_ = false;
+    }
+}
+
+void ProcessGroupPodccl::runInline(const void *work) {
+    for (;;) {
+        std::vector<Entry> batch;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (running_) return;
+            bool queued = false;
+            for (auto &e : queue_) queued = queued || e.work.get() == work;
+            if (!queued) return; // done, or being run
+            takeBatch(batch);
+        }
+        runBatch(batch);
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            running_ = false;
+        }
+        cv_.notify_all(); // the worker may be waiting for running_ to clear
     }
 }
 
@@ -396,6 +457,17 @@ void ProcessGroupPodccl::finishBatch(std::vector<Entry> &batch, podcclResult_t r
     }
 }
 
+void ProcessGroupPodccl::flushP2P() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (held_.empty()) return;
+        // Queued back to back, so the worker runs them as one podccl group.
+        for (auto &h : held_) queue_.push_back(std::move(h));
+        held_.clear();
+    }
+    cv_.notify_one();
+}
+
 void ProcessGroupPodccl::startCoalescing() {
     std::lock_guard<std::mutex> lock(mutex_);
     TORCH_CHECK(!coalescing_, "podccl: startCoalescing called twice without endCoalescing");
@@ -407,12 +479,8 @@ void ProcessGroupPodccl::endCoalescing(std::vector<c10::intrusive_ptr<c10d::Work
         std::lock_guard<std::mutex> lock(mutex_);
         TORCH_CHECK(coalescing_, "podccl: endCoalescing without startCoalescing");
         coalescing_ = false;
-        // Queued at once, so the worker finds the block's point-to-point calls back to back and
-        // runs them as one podccl group; collectives in the block run in their order.
-        for (auto &e : coalesced_) queue_.push_back(std::move(e));
-        coalesced_.clear();
     }
-    cv_.notify_one();
+    flushP2P(); // batch_isend_irecv: the batch runs as one podccl group
 }
 
 void ProcessGroupPodccl::setSequenceNumberForGroup() {

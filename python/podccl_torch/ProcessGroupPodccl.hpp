@@ -36,21 +36,39 @@
 
 namespace podccl_torch {
 
+class ProcessGroupPodccl;
+
+// A Work's way back to its group that does not keep the group alive: the group's destructor
+// clears pg (under mutex) before anything else.
+struct GroupLink {
+    std::mutex mutex;
+    ProcessGroupPodccl *pg = nullptr;
+    void flush();                     // ProcessGroupPodccl::flushP2P
+    void runInline(const void *work); // ProcessGroupPodccl::runInline
+};
+
 // A Work completed by the group's worker thread. wait() blocks until then and rethrows the
 // operation's error; getFuture() is completed (with the output tensors, or the error) at the same
-// time, before wait() returns, so DDP's communication hooks can chain on it.
+// time, before wait() returns, so DDP's communication hooks can chain on it. wait(),
+// isCompleted() and getFuture() first release the group's held point-to-point calls; wait() on a
+// Work that the worker has not started runs it (and what is queued before it) on the waiting
+// thread, saving two thread hand-offs per blocking call.
 class WorkPodccl : public c10d::Work {
   public:
     WorkPodccl(int rank, c10d::OpType opType, const char *profilingTitle,
-               std::vector<at::Tensor> outputs);
+               std::vector<at::Tensor> outputs, std::shared_ptr<GroupLink> link);
     std::vector<at::Tensor> result() override;
     c10::intrusive_ptr<c10::ivalue::Future> getFuture() override;
+    bool wait(std::chrono::milliseconds timeout = kNoTimeout) override;
+    bool isCompleted() override;
     // Called by the worker: marks the future and the Work completed (error: exception != null).
     void complete(std::exception_ptr exception);
 
   private:
+    void flush();
     std::vector<at::Tensor> outputs_;
     c10::intrusive_ptr<c10::ivalue::Future> future_;
+    std::shared_ptr<GroupLink> link_;
 };
 
 class ProcessGroupPodccl : public c10d::ProcessGroup {
@@ -118,8 +136,15 @@ class ProcessGroupPodccl : public c10d::ProcessGroup {
     c10::intrusive_ptr<c10d::Work>
     barrier(const c10d::BarrierOptions &opts = c10d::BarrierOptions()) override;
 
-    // batch_isend_irecv's coalescing: point-to-point calls between start and end run as one
-    // podccl group (podcclGroupStart/End), so exchanges that would block one by one complete.
+    // Point to point (send, recv) is held, not run, until something needs it: a wait(),
+    // isCompleted() or getFuture() on any held Work, a collective issued after it, the end of a
+    // batch_isend_irecv (endCoalescing), or the group's destruction. Then every held call runs in
+    // one podccl group (podcclGroupStart/End), in issue order, so exchanges posted in any order
+    // (receives first, stars, rings) complete, as they do on Gloo.
+    void flushP2P();
+    // Runs queued operations on the calling thread, up to and including work's, when the worker
+    // is idle and work is still queued; else returns at once (the worker has it).
+    void runInline(const void *work);
     void startCoalescing() override;
     void endCoalescing(std::vector<c10::intrusive_ptr<c10d::Work>> &reqs) override;
 
@@ -146,6 +171,7 @@ class ProcessGroupPodccl : public c10d::ProcessGroup {
                                            std::function<podcclResult_t(podcclComm_t)> fn,
                                            std::function<void()> after = nullptr, bool p2p = false);
     void runLoop();
+    void takeBatch(std::vector<Entry> &batch); // with mutex_ held, queue_ not empty
     void runBatch(std::vector<Entry> &batch);
     void finishBatch(std::vector<Entry> &batch, podcclResult_t rc);
 
@@ -155,7 +181,9 @@ class ProcessGroupPodccl : public c10d::ProcessGroup {
     std::mutex mutex_;
     std::condition_variable cv_;
     std::deque<Entry> queue_;
-    std::vector<Entry> coalesced_; // between startCoalescing and endCoalescing
+    std::vector<Entry> held_; // point-to-point calls not yet released (flushP2P)
+    std::shared_ptr<GroupLink> link_ = std::make_shared<GroupLink>();
+    bool running_ = false; // a thread (worker or runInline) is running a batch
     bool coalescing_ = false;
     bool stop_ = false;
     uint64_t seq_ = 0;
