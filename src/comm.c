@@ -285,8 +285,9 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
     comm->boot.next_fd = comm->boot.prev_fd = -1;
     pthread_mutex_init(&comm->err_lock, NULL);
     pthread_mutex_init(&comm->use_lock, NULL);
-    comm->timeout = config && config->timeoutSec != PODCCL_CONFIG_UNDEF_INT ? config->timeoutSec
-                                                                            : param_timeout();
+    const int cfg_timeout = config && config->timeoutSec != PODCCL_CONFIG_UNDEF_INT;
+    comm->timeout = cfg_timeout ? config->timeoutSec : param_timeout();
+    comm->timeout_src = cfg_timeout ? "the communicator's config timeoutSec" : "PODCCL_TIMEOUT";
     snprintf(comm->name, sizeof(comm->name), "%s", config && config->name ? config->name : "");
     pc_log_set_rank(rank);
     podcclResult_t res;
@@ -335,6 +336,8 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
     }
     long long nap = pc_param_int("PODCCL_NET_NAP_US");
     comm->ex->nap_after = nap < 0 ? -1.0 : (double)nap * 1e-6;
+    nap = pc_param_int("PODCCL_SHM_NAP_US");
+    comm->ex->shm_nap_after = nap < 0 ? -1.0 : (double)nap * 1e-6;
     comm->live = &shm_live_ops;
     comm->live_dom = comm->tr->shm;
     pc_heartbeat(comm);

@@ -49,6 +49,7 @@ typedef struct pc_exec_state {
     int net_send_depth; /* sends in flight per network peer */
     int recv_depth;     /* receives in flight per network peer (4 x max_inflight) */
     double nap_after;   /* seconds idle before napping across hosts (< 0: never) */
+    double shm_nap_after; /* seconds idle before napping on one host (< 0: never) */
     char *scratch;      /* receive-then-reduce slots, grown as schedules need */
     size_t scratch_bytes;
     char *tmp; /* grow-only temporary (reduce partials, in-place all-to-all) */
@@ -70,7 +71,8 @@ struct podcclComm {
     uint64_t magic;
     int rank, nranks;
     char name[64];
-    double timeout; /* seconds without progress before podcclTimeout */
+    double timeout;          /* seconds without progress before podcclTimeout */
+    const char *timeout_src; /* where timeout came from, for messages (a static string) */
     pc_boot boot;
     pc_topo *topo;
     pc_conns *tr;

@@ -102,6 +102,7 @@ podcclResult_t pc_err(podcclComm_t comm, podcclResult_t rc, const char *fmt, ...
     va_end(ap);
     thread_err_rc = rc;
     if (comm) {
+        pc_log_set_rank(comm->rank); /* this thread may not be the one that made comm */
         pthread_mutex_lock(&comm->err_lock);
         snprintf(comm->last_err, sizeof(comm->last_err), "%s", thread_err);
         pthread_mutex_unlock(&comm->err_lock);

@@ -57,6 +57,10 @@ static const pc_param params[] = {
     {"PODCCL_NET_NAP_US", "200", INT(-1, 1000000),
      "across hosts, a rank idle this many microseconds sleeps 20 us at a time instead of only "
      "yielding, leaving the cores to the kernel's network processing; -1: never"},
+    {"PODCCL_SHM_NAP_US", "1000", INT(-1, 1000000),
+     "on one host, a rank idle this many microseconds sleeps 20 us at a time instead of only "
+     "yielding, leaving the cores to computation that overlaps communication (a framework's "
+     "backward pass); -1: never"},
     {"PODCCL_HIER_SEGMENTS", "16", INT(1, 256),
      "pipeline segments of the hierarchical algorithms (levels overlap segment by segment); "
      "fewer when a rank's block would be under a chunk per segment"},

@@ -85,9 +85,11 @@ podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int
     /* Across hosts, a rank idle for more than PODCCL_NET_NAP_US sleeps briefly instead of
      * only yielding: the kernel's network processing (softirq threads, TCP, tbf) needs the cores
      * that spinning ranks would take, and on a machine with more ranks than cores it starved
-     * the links (docs/multihost.md). Short waits, where latency matters, still spin. */
-    if (comm->tr->net && comm->ex->nap_after >= 0 && w->idle_since > 0 &&
-        w->last_now - w->idle_since > comm->ex->nap_after) {
+     * the links (docs/multihost.md). On one host, after PODCCL_SHM_NAP_US: a rank that waits
+     * long for a late peer leaves its core to computation that overlaps the collective (DDP's
+     * backward pass runs beside the all-reduce of earlier buckets). Short waits still spin. */
+    const double nap_after = comm->tr->net ? comm->ex->nap_after : comm->ex->shm_nap_after;
+    if (nap_after >= 0 && w->idle_since > 0 && w->last_now - w->idle_since > nap_after) {
         struct timespec ts = {0, NET_NAP_NS};
         nanosleep(&ts, NULL);
     } else {
@@ -124,9 +126,10 @@ podcclResult_t pc_wait_idle(podcclComm_t comm, pc_wait *w, const int *peers, int
         if (culprit < 0) culprit = npeers ? peers[0] : -1;
         pc_publish_failure(comm, culprit, podcclTimeout);
         trace_timeout(comm, culprit, peers, npeers);
-        return pc_err(comm, podcclTimeout,
-                      "rank %d: no progress for %.0f s waiting for rank %d (PODCCL_TIMEOUT=%.0f)",
-                      comm->rank, now - w->idle_since, culprit, comm->timeout);
+        return pc_err(
+            comm, podcclTimeout,
+            "rank %d: no progress for %.0f s waiting for rank %d (timeout %.0f s, from %s)",
+            comm->rank, now - w->idle_since, culprit, comm->timeout, comm->timeout_src);
     }
     return podcclSuccess;
 }
