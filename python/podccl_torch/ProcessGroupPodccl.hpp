@@ -19,6 +19,7 @@
 // communicator.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -164,6 +165,7 @@ class ProcessGroupPodccl : public c10d::ProcessGroup {
         std::function<void()> after; // copies out of staging buffers, on success only
         bool p2p = false;
         std::string what; // the call, for error messages
+        std::chrono::steady_clock::time_point queued = std::chrono::steady_clock::now();
     };
 
     c10::intrusive_ptr<c10d::Work> enqueue(c10d::OpType type, const char *title,
