@@ -85,6 +85,21 @@ class ProcessGroupPodccl : public c10d::ProcessGroup {
 
     const std::string getBackendName() const override { return "podccl"; }
 
+    // The collectives: c10d's contract (ProcessGroup.hpp) with one tensor per process (CPU).
+    // Each returns a Work at once and throws c10::Error, before queuing anything, on tensors that
+    // are not dense, contiguous CPU tensors, on sizes or dtypes that do not match (a list must
+    // hold one tensor per rank, each of the input's dtype and element count; a base variant's
+    // buffer is nranks times the other), on a root or peer outside the group, and on an op or
+    // dtype podccl cannot reduce (reduction() in the .cpp). Sizes are in elements of the
+    // tensor's dtype; data-movement collectives move tensor.nbytes() bytes as podcclUint8.
+    // Algorithms are podccl's (include/podccl.h): allreduce(_coalesced) -> podcclAllReduce,
+    // reduce -> podcclReduce, broadcast -> podcclBroadcast, allgather(_base, _coalesced) ->
+    // podcclAllGather, reduce_scatter(_base) -> podcclReduceScatter, alltoall_base ->
+    // podcclAllToAll (equal splits) or podcclAllToAllv, alltoall (lists), gather and scatter ->
+    // one podccl group of sends and receives (MPI's linear algorithms), barrier ->
+    // podcclBarrier. Staging buffers: the list forms of allgather and reduce_scatter and the
+    // coalesced forms pack into one temporary of the whole size (nranks x input bytes).
+
     c10::intrusive_ptr<c10d::Work>
     broadcast(std::vector<at::Tensor> &tensors,
               const c10d::BroadcastOptions &opts = c10d::BroadcastOptions()) override;
