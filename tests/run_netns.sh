@@ -55,20 +55,8 @@ verdicts=""
 failed=0
 
 say() { echo "run_netns.sh: $*"; }
-verdict() { # PART PASS|FAIL|SKIP TEXT
-    say "part $1: $2${3:+: $3}"
-    verdicts="$verdicts
-  part $1: $2${3:+: $3}"
-    [ "$2" != FAIL ] || failed=1
-}
-show() { # FILE...: the tail of each, indented, to explain a failure
-    local f
-    for f in "$@"; do
-        [ -s "$f" ] || continue
-        echo "  --- ${f#"$tmp"/} (last 15 lines)"
-        tail -n 15 "$f" | sed 's/^/  | /'
-    done
-}
+# shellcheck source=report.sh
+. "$here/report.sh"
 
 # wait_until PID DEADLINE(epoch s): waits for PID (a child of this shell) and sets rc to its exit
 # status; if it is still running at DEADLINE, kills it and sets rc=hang.

@@ -18,6 +18,8 @@
 #      step 5; ranks 0 and 1 must raise RuntimeError (ddp_digits.py then exits 3) whose text names
 #      rank 2, and the part must end within the timeout plus a margin (a hang check, not a speed
 #      check).
+#   e. mpirun (Open MPI) as the launcher, each rank's RANK/WORLD_SIZE set from OMPI_COMM_WORLD_*,
+#      env:// through MASTER_ADDR/MASTER_PORT: parameters = part a's bit for bit.
 # Exit 0 if every part that ran passed, 1 if one failed, 77 (automake's SKIP, reason printed) when
 # configure found no torch ($top_builddir/python/podccl_torch has no _C*.so) or scikit-learn is
 # missing. Environment: top_builddir (set by make check) or BUILD: the build tree.
@@ -64,20 +66,8 @@ trap 'exit 143' TERM
 verdicts=""
 failed=0
 t_start=$(date +%s)
-verdict() { # PART PASS|FAIL|SKIP TEXT
-    say "part $1: $2${3:+: $3}"
-    verdicts="$verdicts
-  part $1: $2${3:+: $3}"
-    [ "$2" != FAIL ] || failed=1
-}
-show() { # FILE...: the tail of each, indented, to explain a failure
-    local f
-    for f in "$@"; do
-        [ -s "$f" ] || continue
-        echo "  --- ${f#"$tmp"/} (last 15 lines)"
-        tail -n 15 "$f" | sed 's/^/  | /'
-    done
-}
+# shellcheck source=report.sh
+. "$here/report.sh"
 free_port() {
     "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -293,6 +283,40 @@ else
     else
         verdict d FAIL "$why"
         show "$tmp"/d.*.out
+    fi
+fi
+
+# ---------------------------------------------------------------------------------------------
+# e: mpirun as the launcher, "with the env variables set": Open MPI starts the ranks, each takes
+# RANK and WORLD_SIZE from OMPI_COMM_WORLD_RANK/SIZE, and env:// rendezvous goes through
+# MASTER_ADDR/MASTER_PORT, as a user's job script does. Same training as part a at 2 ranks: the
+# parameters must equal part a's bit for bit.
+t0=$(date +%s)
+mpirun=${MPIRUN:-mpirun}
+if ! command -v "$mpirun" >/dev/null 2>&1 || ! "$mpirun" --version 2>/dev/null | grep -q 'Open MPI'; then
+    verdict e SKIP "no Open MPI mpirun (MPIRUN=$mpirun)"
+else
+    why=""
+    port=$(free_port)
+    flags="--oversubscribe -x MASTER_ADDR=127.0.0.1 -x MASTER_PORT=$port -x PYTHONPATH -x LD_LIBRARY_PATH"
+    [ "$(id -u)" = 0 ] && flags="$flags --allow-run-as-root"
+    echo "+ $mpirun -np 2 $flags sh -c 'RANK=\$OMPI_COMM_WORLD_RANK WORLD_SIZE=\$OMPI_COMM_WORLD_SIZE exec $PY ddp_digits.py'"
+    # shellcheck disable=SC2086,SC2016
+    timeout -k 5 120 "$mpirun" -np 2 $flags sh -c 'RANK=$OMPI_COMM_WORLD_RANK WORLD_SIZE=$OMPI_COMM_WORLD_SIZE exec "$0" "$@"' \
+        "$PY" "$ddp" --backend "$be" --save "$tmp/e.pt" >"$tmp/e.0.out" 2>&1
+    rcs=("$?")
+    check_train e 1
+    acc_e=$acc
+    if [ -f "$tmp/e.pt" ] && [ -f "$tmp/a_${be}2.pt" ]; then
+        same "$tmp/e.pt" "$tmp/a_${be}2.pt" || why="$why mpirun's parameters differ from part a's;"
+    else
+        why="$why a parameter file is missing;"
+    fi
+    if [ -z "$why" ]; then
+        verdict e PASS "mpirun -np 2, env:// from OMPI_COMM_WORLD_*: accuracy $acc_e, parameters = part a's bit for bit ($(($(date +%s) - t0)) s)"
+    else
+        verdict e FAIL "$why"
+        show "$tmp/e.0.out"
     fi
 fi
 
