@@ -10,7 +10,8 @@ build=${BUILD_DIR:-_build}
 
 packages=(build-essential autoconf automake libtool pkg-config libhwloc-dev libjansson-dev libssl-dev libcmocka-dev
           libopenmpi-dev openmpi-bin mpich libmpich-dev libfabric-dev libibverbs-dev librdmacm-dev iproute2
-          python3-torch libtorch-dev pybind11-dev python3-sklearn python3-torchvision)
+          python3-torch libtorch-dev pybind11-dev python3-sklearn python3-torchvision
+          python3-matplotlib python3-jsonschema go-md2man)
 if [ "${SKIP_APT:-0}" != 1 ]; then
   missing=()
   for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
