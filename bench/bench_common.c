@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,10 @@ static void usage(FILE *f, const char *prog, unsigned allow) {
     if (allow & BENCH_ALLOW_NP)
         fprintf(f, "  -np N      start N local ranks (the default, with N = 2, unless a launcher\n"
                    "             such as mpirun, srun or torchrun set the environment)\n");
+    fprintf(
+        f, "  --json FILE  also write the results as JSON (bench/schema/podccl-bench.schema.json)\n"
+           "  --csv FILE   also write the results as CSV, one line per size and placement\n"
+           "  --label TEXT the label of this run in those files (default: the library)\n");
     fprintf(f, "  -h         this help\n"
                "Size is the whole buffer (per-rank count x nranks for allgather, reducescatter,\n"
                "alltoall); GB = 1e9 bytes; busbw follows nccl-tests.\n");
@@ -209,6 +214,21 @@ __attribute__((format(printf, 2, 3))) static void say(FILE *f, const char *fmt, 
     va_end(ap);
 }
 
+/* --json, --csv, --label: where the value goes, or NULL for another flag. *val is the value
+ * attached with '=', NULL if it is the next argument. */
+static const char **long_opt(bench_opts_t *o, const char *a, const char **val) {
+    static const char *const names[] = {"--json", "--csv", "--label"};
+    const char **dst[] = {&o->json, &o->csv, &o->label};
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(names[i]);
+        if (strncmp(a, names[i], n) == 0 && (a[n] == '\0' || a[n] == '=')) {
+            *val = a[n] ? a + n + 1 : NULL;
+            return dst[i];
+        }
+    }
+    return NULL;
+}
+
 int bench_parse(int argc, char **argv, bench_opts_t *o, unsigned allow) {
     const char *prog = argc > 0 ? argv[0] : "bench";
     FILE *err = (allow & BENCH_QUIET) ? NULL : stderr;
@@ -239,6 +259,17 @@ int bench_parse(int argc, char **argv, bench_opts_t *o, unsigned allow) {
                 return 2;
             }
             o->coll = (bench_coll_t)c;
+            continue;
+        }
+        const char *lv;
+        const char **ld = long_opt(o, a, &lv);
+        if (ld) {
+            if (!lv) lv = i + 1 < argc ? argv[++i] : NULL;
+            if (!lv || (!*lv && ld != &o->label)) {
+                say(err, "%s: %s needs a value\n", prog, a);
+                return 2;
+            }
+            *ld = lv;
             continue;
         }
         /* -np is two letters, so it is matched before the one-letter flags; values may be
@@ -540,7 +571,8 @@ typedef struct {
     char host[56];
 } rank_id_t;
 
-static void print_run_header(const bench_opts_t *o, const bench_backend_t *b, int check) {
+/* Returns the number of hosts on rank 0, 0 on the others. */
+static int print_run_header(const bench_opts_t *o, const bench_backend_t *b, int check) {
     int n = b->nranks;
     rank_id_t me = {.pid = 0};
     rank_id_t *all = calloc((size_t)n, sizeof *all);
@@ -559,7 +591,7 @@ static void print_run_header(const bench_opts_t *o, const bench_backend_t *b, in
     b->allgather_bytes(&me, all, sizeof me); /* collective: every rank takes part */
     if (b->rank != 0) {
         free(all);
-        return;
+        return 0;
     }
     int hosts = 0, minper = n, maxper = 0;
     for (int r = 0; r < n; r++) {
@@ -592,6 +624,291 @@ static void print_run_header(const bench_opts_t *o, const bench_backend_t *b, in
            how[o->timing]);
     if (o->check && !check) printf("# check off: the exact inputs need at most 64 ranks\n");
     free(all);
+    return hosts;
+}
+
+/* ---- JSON and CSV (--json, --csv) ------------------------------------------------------------ */
+
+/* One record per (size, placement): a table row gives one out-of-place and, where the
+ * collective has one, one in-place record. */
+typedef struct {
+    bench_coll_t coll;
+    size_t bytes, count;
+    podcclDataType_t type;
+    podcclRedOp_t op;
+    int root, inplace;
+    double us, algbw, busbw;
+    long long wrong; /* -1: not checked */
+    char algo[64];
+} rec_t;
+
+typedef struct {
+    FILE *json, *csv;
+    bench_info_t *info;
+    char date[32], host[256], cpu[256], commit[64];
+    int nhosts;
+    rec_t *recs;
+    size_t nrecs, cap;
+} out_t;
+
+/* A JSON string: quotes, backslashes and control characters escaped; other bytes as they are
+ * (UTF-8 in, UTF-8 out). */
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p == '\t')
+            fputs("\\t", f);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* A CSV field (RFC 4180): quoted when it holds a comma, quote or line break. */
+static void csv_str(FILE *f, const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+/* Numbers as both files write them, so that they compare equal as text; finite always. */
+static void num(FILE *f, double v) {
+    fprintf(f, "%.9g", isfinite(v) ? v : 0.0);
+}
+
+static const char *rec_type(const rec_t *r) {
+    return r->coll == BENCH_BARRIER ? "none" : bench_type_name(r->type);
+}
+
+static const char *rec_op(const rec_t *r) {
+    return (colls[r->coll].flags & F_OP) ? bench_op_name(r->op) : "none";
+}
+
+/* The commit the binary was built from: -DPODCCL_GIT_COMMIT="abc123", else the environment's
+ * PODCCL_BENCH_GIT_COMMIT, else `git rev-parse` in -DPODCCL_SRCDIR="..." when that is a checkout,
+ * else "unknown". */
+static void git_commit(char *buf, size_t len) {
+#ifdef PODCCL_GIT_COMMIT
+    snprintf(buf, len, "%s", PODCCL_GIT_COMMIT);
+#else
+    const char *e = getenv("PODCCL_BENCH_GIT_COMMIT");
+    snprintf(buf, len, "%s", e && *e ? e : "unknown");
+#ifdef PODCCL_SRCDIR
+    struct stat st;
+    if ((e && *e) || stat(PODCCL_SRCDIR "/.git", &st) != 0) return;
+    FILE *p = popen("git -C '" PODCCL_SRCDIR "' rev-parse --short HEAD 2>/dev/null", "r");
+    if (!p) return;
+    char line[64] = "";
+    if (fgets(line, sizeof line, p)) line[strcspn(line, "\r\n")] = '\0';
+    if (pclose(p) == 0 && line[0]) snprintf(buf, len, "%s", line);
+#endif
+#endif
+}
+
+static void cpu_model(char *buf, size_t len) {
+    buf[0] = '\0';
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) != 0 || !colon) continue;
+        colon += 1 + (colon[1] == ' ');
+        colon[strcspn(colon, "\n")] = '\0';
+        snprintf(buf, len, "%s", colon);
+        break;
+    }
+    fclose(f);
+}
+
+/* Rank 0: opens the files (before the sweep, so that a bad path costs no run) and gathers the
+ * context. Returns 0, or -1 after printing why. */
+static int out_open(const bench_opts_t *o, const bench_backend_t *b, out_t *out) {
+    if (o->json && !(out->json = fopen(o->json, "w"))) {
+        fprintf(stderr, "%s: --json %s: %s\n", b->prog, o->json, strerror(errno));
+        return -1;
+    }
+    if (o->csv && !(out->csv = fopen(o->csv, "w"))) {
+        fprintf(stderr, "%s: --csv %s: %s\n", b->prog, o->csv, strerror(errno));
+        return -1;
+    }
+    if (!(out->info = calloc(1, sizeof *out->info))) {
+        fprintf(stderr, "%s: out of memory\n", b->prog);
+        return -1;
+    }
+    if (b->describe) b->describe(out->info);
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out->date, sizeof out->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    gethostname(out->host, sizeof out->host - 1);
+    cpu_model(out->cpu, sizeof out->cpu);
+    git_commit(out->commit, sizeof out->commit);
+    return 0;
+}
+
+static void out_add(out_t *out, const bench_call_t *c, const pass_t *p, int inplace, int check,
+                    const char *algo) {
+    if (!p->valid) return; /* no in-place form: the table's N/A */
+    if (out->nrecs == out->cap) {
+        size_t cap = out->cap ? 2 * out->cap : 64;
+        rec_t *r = realloc(out->recs, cap * sizeof *r);
+        if (!r) {
+            fprintf(stderr, "bench: out of memory for the records\n");
+            exit(2);
+        }
+        out->recs = r;
+        out->cap = cap;
+    }
+    rec_t *r = &out->recs[out->nrecs++];
+    double bw = algbw(c, p->us);
+    *r = (rec_t){.coll = c->coll,
+                 .bytes = c->bytes,
+                 .count = c->count,
+                 .type = c->type,
+                 .op = c->op,
+                 .root = (colls[c->coll].flags & F_ROOT) ? c->root : -1,
+                 .inplace = inplace,
+                 .us = p->us,
+                 .algbw = bw,
+                 .busbw = bw * bus_factor(c->coll, c->nranks),
+                 .wrong = check ? (long long)p->wrong : -1};
+    snprintf(r->algo, sizeof r->algo, "%s", algo);
+}
+
+/* "float,double" for -d float,double; "none" where the collective takes none. */
+static void list_names(FILE *f, const bench_opts_t *o, int ops, int json) {
+    char buf[512] = "";
+    size_t k = 0;
+    int n = ops ? o->nops : o->ntypes;
+    if (ops ? !(colls[o->coll].flags & F_OP) : o->coll == BENCH_BARRIER)
+        snprintf(buf, sizeof buf, "none");
+    else
+        for (int i = 0; i < n && k < sizeof buf; i++)
+            k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s", i ? "," : "",
+                                  ops ? bench_op_name(o->ops[i]) : bench_type_name(o->types[i]));
+    if (json)
+        json_str(f, buf);
+    else
+        csv_str(f, buf);
+}
+
+static void write_json(FILE *f, const bench_opts_t *o, const bench_backend_t *b, const out_t *out,
+                       const char *label) {
+    const bench_info_t *in = out->info;
+    fprintf(f, "{\"schema\": \"podccl-bench/1\",\n \"context\": {\"tool\": ");
+    json_str(f, b->prog);
+    fprintf(f, ", \"library\": ");
+    json_str(f, in->library);
+    fprintf(f, ", \"library_version\": ");
+    json_str(f, in->version[0] ? in->version : "unknown");
+    fprintf(f, ", \"git_commit\": ");
+    json_str(f, out->commit);
+    fprintf(f, ",\n  \"date\": ");
+    json_str(f, out->date);
+    fprintf(f, ", \"host\": ");
+    json_str(f, out->host);
+    fprintf(f, ", \"cpu\": ");
+    json_str(f, out->cpu);
+    fprintf(f, ", \"ncpus\": %ld, \"nranks\": %d, \"nhosts\": %d,\n  \"transports\": ",
+            sysconf(_SC_NPROCESSORS_ONLN), b->nranks, out->nhosts);
+    json_str(f, in->transports);
+    fprintf(f, ",\n  \"topology\": ");
+    json_str(f, in->topology);
+    fprintf(f, ",\n  \"collective\": ");
+    json_str(f, bench_coll_name(o->coll));
+    fprintf(f, ", \"dtype\": ");
+    list_names(f, o, 0, 1);
+    fprintf(f, ", \"op\": ");
+    list_names(f, o, 1, 1);
+    fprintf(f, ", \"root\": %d, \"iterations\": %d, \"warmup\": %d, \"label\": ",
+            (colls[o->coll].flags & F_ROOT) ? o->root : -1, o->iters, o->warmup);
+    json_str(f, label);
+    fprintf(f, ", \"ceiling_gbps\": null},\n \"records\": [");
+    for (size_t i = 0; i < out->nrecs; i++) {
+        const rec_t *r = &out->recs[i];
+        fprintf(f, "%s\n  {\"collective\": ", i ? "," : "");
+        json_str(f, bench_coll_name(r->coll));
+        fprintf(f, ", \"size_bytes\": %zu, \"count\": %zu, \"dtype\": ", r->bytes, r->count);
+        json_str(f, rec_type(r));
+        fprintf(f, ", \"op\": ");
+        json_str(f, rec_op(r));
+        fprintf(f, ", \"root\": %d, \"in_place\": %s, \"time_us\": ", r->root,
+                r->inplace ? "true" : "false");
+        num(f, r->us);
+        fprintf(f, ", \"algbw_gbps\": ");
+        num(f, r->algbw);
+        fprintf(f, ", \"busbw_gbps\": ");
+        num(f, r->busbw);
+        fprintf(f, ", \"wrong\": %lld, \"algorithm\": ", r->wrong);
+        json_str(f, r->algo);
+        fputc('}', f);
+    }
+    fprintf(f, "\n ]}\n");
+}
+
+static void write_csv(FILE *f, const bench_backend_t *b, const out_t *out, const char *label) {
+    fprintf(f, "tool,library,library_version,git_commit,date,host,nranks,nhosts,label,"
+               "collective,size_bytes,count,dtype,op,root,in_place,time_us,algbw_gbps,busbw_gbps,"
+               "wrong,algorithm\n");
+    const bench_info_t *in = out->info;
+    for (size_t i = 0; i < out->nrecs; i++) {
+        const rec_t *r = &out->recs[i];
+        const char *ctx[] = {b->prog,     in->library, in->version[0] ? in->version : "unknown",
+                             out->commit, out->date,   out->host};
+        for (size_t k = 0; k < sizeof ctx / sizeof ctx[0]; k++) {
+            csv_str(f, ctx[k]);
+            fputc(',', f);
+        }
+        fprintf(f, "%d,%d,", b->nranks, out->nhosts);
+        csv_str(f, label);
+        fprintf(f, ",%s,%zu,%zu,%s,%s,%d,%s,", bench_coll_name(r->coll), r->bytes, r->count,
+                rec_type(r), rec_op(r), r->root, r->inplace ? "true" : "false");
+        num(f, r->us);
+        fputc(',', f);
+        num(f, r->algbw);
+        fputc(',', f);
+        num(f, r->busbw);
+        fprintf(f, ",%lld,", r->wrong);
+        csv_str(f, r->algo);
+        fputc('\n', f);
+    }
+}
+
+/* Rank 0: writes and closes the files. Returns 0, or 2 after printing why. */
+static int out_close(const bench_opts_t *o, const bench_backend_t *b, out_t *out) {
+    const char *label = o->label ? o->label : out->info->library;
+    int rc = 0;
+    if (out->json) {
+        write_json(out->json, o, b, out, label);
+        if (ferror(out->json) | fclose(out->json)) {
+            fprintf(stderr, "%s: --json %s: write failed\n", b->prog, o->json);
+            rc = 2;
+        }
+    }
+    if (out->csv) {
+        write_csv(out->csv, b, out, label);
+        if (ferror(out->csv) | fclose(out->csv)) {
+            fprintf(stderr, "%s: --csv %s: write failed\n", b->prog, o->csv);
+            rc = 2;
+        }
+    }
+    free(out->recs);
+    free(out->info);
+    return rc;
 }
 
 /* ---- The sweep ------------------------------------------------------------------------------- */
@@ -604,6 +921,7 @@ typedef struct {
     uint64_t rows, wrong;
     double busbw_sum;
     int busbw_n;
+    out_t *out; /* rank 0 with --json or --csv; else NULL */
 } sweep_t;
 
 static void run_row(sweep_t *s, bench_call_t *c) {
@@ -626,6 +944,12 @@ static void run_row(sweep_t *s, bench_call_t *c) {
     print_pass(&in, c, s->check);
     printf("\n");
     fflush(stdout);
+    if (s->out) {
+        char algo[64] = "";
+        if (s->b->algorithm) s->b->algorithm(c, algo, sizeof algo);
+        out_add(s->out, c, &out, 0, s->check, algo);
+        out_add(s->out, c, &in, 1, s->check, algo);
+    }
 }
 
 static void sweep_sizes(sweep_t *s, bench_call_t *c) {
@@ -698,7 +1022,22 @@ int bench_run(const bench_opts_t *o, const bench_backend_t *b) {
     }
     memset(s.a, 0, cap); /* fault the pages in before any timing */
     memset(s.bb, 0, cap);
-    print_run_header(o, b, s.check);
+    /* Every rank learns whether rank 0 could open the files, so that all stop together. */
+    out_t out = {0};
+    if (o->json || o->csv) {
+        int bad = b->rank == 0 && out_open(o, b, &out) != 0;
+        if (b->sum_u64((uint64_t)bad) != 0) {
+            if (out.json) fclose(out.json);
+            if (out.csv) fclose(out.csv);
+            free(out.info);
+            free(v);
+            free(s.a);
+            free(s.bb);
+            return 2;
+        }
+        if (b->rank == 0) s.out = &out;
+    }
+    out.nhosts = print_run_header(o, b, s.check);
     if (b->rank == 0) print_table_header();
 
     bench_call_t c = {.coll = o->coll,
@@ -728,8 +1067,9 @@ int bench_run(const bench_opts_t *o, const bench_backend_t *b) {
         printf("# Avg bus bandwidth    : %g\n#\n", s.busbw_n ? s.busbw_sum / s.busbw_n : 0.0);
         fflush(stdout);
     }
+    int orc = s.out ? out_close(o, b, s.out) : 0;
     free(v);
     free(s.a);
     free(s.bb);
-    return s.wrong ? 1 : 0;
+    return orc ? orc : s.wrong ? 1 : 0;
 }

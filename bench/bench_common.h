@@ -47,6 +47,10 @@ typedef struct {
     bench_time_t timing;
     const char *algo; /* -A, ccl-bench only */
     int np;           /* -np, ccl-bench only; 0 when not given */
+    /* --json FILE, --csv FILE, --label TEXT: machine-readable copies of the table, written by
+     * rank 0 in the podccl-bench/1 format (bench/schema/podccl-bench.schema.json). NULL if not
+     * given; label NULL means the library's name. */
+    const char *json, *csv, *label;
 } bench_opts_t;
 
 /* Flags for bench_parse: which backend-specific options the binary accepts. */
@@ -80,6 +84,14 @@ typedef struct {
     size_t unit;
 } bench_call_t;
 
+/* What --json and --csv say about the library and the machine it runs on. */
+typedef struct {
+    char library[64]; /* "podccl", "Open MPI", "MPICH" */
+    char version[64]; /* "0.1.0", "4.1.4" */
+    char transports[1024];
+    char topology[16384];
+} bench_info_t;
+
 /* What a library has to provide. Every function either succeeds or prints an error naming the
  * rank and exits(2): a benchmark cannot continue past a failed collective. */
 typedef struct {
@@ -98,6 +110,12 @@ typedef struct {
     void (*allgather_bytes)(const void *send, void *recv, size_t bytes);
     /* Rank 0 only: the '#' lines naming the library, its version and transport. */
     void (*print_header)(FILE *f);
+    /* Optional, rank 0 only, called once when --json or --csv is given: fills the context of
+     * those files. Fields left empty are written as "" (library_version "" reads "unknown"). */
+    void (*describe)(bench_info_t *info);
+    /* Optional, rank 0 only, once per row for --json/--csv: the algorithm the library runs for
+     * c, written into buf ("" when unknown). */
+    void (*algorithm)(const bench_call_t *c, char *buf, size_t len);
 } bench_backend_t;
 
 /* Runs the whole sweep of o on backend b and prints the table on rank 0. Returns the exit code:

@@ -115,6 +115,36 @@ static void ccl_print_header(FILE *f) {
             cap ? cap : "33554432 default");
 }
 
+/* --json/--csv context: podccl's version, transports and topology as the library reports them. */
+static void ccl_describe(bench_info_t *info) {
+    int v = 0;
+    CK(podcclGetVersion(&v));
+    snprintf(info->library, sizeof info->library, "podccl");
+    snprintf(info->version, sizeof info->version, "%d.%d.%d", v / 10000, v / 100 % 100, v % 100);
+    CK(podcclCommTransportInfo(g_comm, info->transports, sizeof info->transports));
+    CK(podcclCommTopoInfo(g_comm, info->topology, sizeof info->topology));
+}
+
+/* The algorithm podcclCommExplain says runs for c: PODCCL_ALGO's forced one when the first line
+ * names it, else the model's pick ("  -> ring"). "" when podccl cannot explain the call
+ * (sendrecv). */
+static void ccl_algorithm(const bench_call_t *c, char *buf, size_t len) {
+    char ex[4096];
+    buf[0] = '\0';
+    if (podcclCommExplain(g_comm, bench_coll_name(c->coll), c->count, c->type, c->op, ex,
+                          sizeof ex) != podcclSuccess)
+        return;
+    const char *nl = strchr(ex, '\n');
+    const char *forced = strstr(ex, "PODCCL_ALGO forces ");
+    const char *pick = strstr(ex, "\n  -> ");
+    const char *name = forced && (!nl || forced < nl) ? forced + strlen("PODCCL_ALGO forces ")
+                       : pick                         ? pick + strlen("\n  -> ")
+                                                      : NULL;
+    if (!name) return;
+    size_t n = strcspn(name, ": \n");
+    snprintf(buf, len, "%.*s", (int)(n < len ? n : len - 1), name);
+}
+
 static int g_topo, g_explain; /* --topo, --explain */
 
 /* --explain: for each size of the sweep, every candidate plan and the one podccl picks. */
@@ -159,7 +189,9 @@ static int run_rank(const bench_opts_t *o) {
                          .reduce_double = ccl_reduce_double,
                          .sum_u64 = ccl_sum_u64,
                          .allgather_bytes = ccl_allgather_bytes,
-                         .print_header = ccl_print_header};
+                         .print_header = ccl_print_header,
+                         .describe = ccl_describe,
+                         .algorithm = ccl_algorithm};
     CK(podcclCommUserRank(g_comm, &b.rank));
     CK(podcclCommCount(g_comm, &b.nranks));
     g_rank = b.rank;

@@ -157,6 +157,28 @@ static void mpi_print_header(FILE *f) {
     fprintf(f, "# MPI: %s\n# transport: chosen by MPI\n", lib);
 }
 
+/* --json/--csv context: the library's name and version from its version string: "Open MPI
+ * v4.1.4, package: ..." or "MPICH Version:      4.0.2\n..."; else the first line as the name.
+ * MPI says nothing about its transports or topology: those stay "". */
+static void mpi_describe(bench_info_t *info) {
+    char lib[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    MPI_Get_library_version(lib, &len);
+    const char *p;
+    if (strncmp(lib, "Open MPI v", 10) == 0) {
+        snprintf(info->library, sizeof info->library, "Open MPI");
+        p = lib + 10;
+    } else if ((p = strstr(lib, "MPICH Version:")) != NULL) {
+        snprintf(info->library, sizeof info->library, "MPICH");
+        p += strlen("MPICH Version:");
+        p += strspn(p, " \t");
+    } else {
+        snprintf(info->library, sizeof info->library, "%.*s", (int)strcspn(lib, ",\n"), lib);
+        return;
+    }
+    snprintf(info->version, sizeof info->version, "%.*s", (int)strcspn(p, ", \t\n"), p);
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
@@ -168,7 +190,8 @@ int main(int argc, char **argv) {
                          .reduce_double = mpi_reduce_double,
                          .sum_u64 = mpi_sum_u64,
                          .allgather_bytes = mpi_allgather_bytes,
-                         .print_header = mpi_print_header};
+                         .print_header = mpi_print_header,
+                         .describe = mpi_describe};
     MPI_Comm_rank(MPI_COMM_WORLD, &b.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &b.nranks);
     g_rank = b.rank;

@@ -4,8 +4,10 @@
 # measured in the same rounds. Each round runs membw, then for every collective podccl, Open MPI
 # and MPICH (the order rotates from round to round), so that drift in the machine's load hits all
 # alike. Prints per collective the medians over rounds of the out-of-place busbw and time, the ratio
-# podccl / best peer, the ideal busbw from memcpy bandwidth and a summary. Exits 1 if any benchmark
-# reported wrong values or failed.
+# podccl / best peer, the ideal busbw from memcpy bandwidth and a summary. With --out DIR (or
+# $SIDE_BY_SIDE_OUT) every run also writes its records as JSON (--json, podccl-bench/1) into DIR,
+# and bench/plot.py draws DIR/side-by-side-{busbw,lat}-COLL.png from them (medians over rounds,
+# the ideal busbw as a dashed line). Exits 1 if any benchmark reported wrong values or failed.
 set -u
 
 all_colls="allreduce allgather reducescatter broadcast alltoall reduce"
@@ -13,7 +15,11 @@ usage() {
     cat <<EOF
 usage: $0 [-np N] [-r rounds] [-b min] [-e max] [-f factor] [-c "colls"] [-n iters] [-w warmup]
           [-t type] [-o op] [--ccl path/to/ccl-bench] [--mpi path/to/mpi-bench]
-          [--mpich path/to/mpich-bench] [--membw path/to/membw]
+          [--mpich path/to/mpich-bench] [--membw path/to/membw] [--out DIR]
+  --out DIR: write each run's JSON (LIB-COLL-rROUND.json) and the plots
+  (side-by-side-busbw-COLL.png, side-by-side-lat-COLL.png) into DIR; default \$SIDE_BY_SIDE_OUT,
+  else no JSON and no plots.
+  Plots need matplotlib in \$PYTHON, /usr/bin/python3 or python3 (left out with a note if none).
   defaults: -np 2 -r 3 -b 8 -e 64M -f 2 -c "allreduce allgather alltoall" -t float -o sum
   collectives: $all_colls
   binaries: next to this script, else \$BUILD/bench; launchers: \$MPIRUN (mpirun) for Open MPI,
@@ -23,7 +29,7 @@ EOF
 }
 
 np=2 rounds=3 minb=8 maxb=64M step=2 colls="allreduce allgather alltoall" iters="" type=float op=sum
-ccl="" mpi="" mpich="" membw=""
+ccl="" mpi="" mpich="" membw="" outdir=${SIDE_BY_SIDE_OUT:-}
 while [ $# -gt 0 ]; do
     [ $# -ge 2 ] || case $1 in -h | --help) ;; *) echo "$0: $1 needs a value" >&2; exit 2 ;; esac
     case $1 in
@@ -40,6 +46,7 @@ while [ $# -gt 0 ]; do
     --mpi) mpi=$2 ;;
     --mpich) mpich=$2 ;;
     --membw) membw=$2 ;;
+    --out) outdir=$2 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "$0: unknown option '$1'" >&2; usage >&2; exit 2 ;;
     esac
@@ -106,6 +113,16 @@ if [ "$np" -gt "$ncpu" ]; then
     esac
 fi
 
+if [ -n "$outdir" ]; then
+    if ! mkdir -p "$outdir" || [ ! -w "$outdir" ]; then
+        echo "$0: cannot write to --out '$outdir'" >&2
+        exit 2
+    fi
+    outdir=$(cd "$outdir" && pwd)
+    # the plots read every IMPL-COLL-rN.json there: drop those of an earlier run
+    for i in podccl ompi mpich; do rm -f "$outdir/$i"-*-r[0-9]*.json; done
+fi
+
 tmp=$(mktemp -d) || exit 2
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
@@ -144,11 +161,23 @@ run_one() {
 
 # run_impl IMPL COLL ROUND
 run_impl() {
+    # with --out: the benchmark writes its records to OUT/IMPL-COLL-rROUND.json, labelled
+    if [ -n "$outdir" ]; then
+        json="$outdir/$1-$2-r$3.json"
+        case $1 in
+        podccl) set -- "$@" --json "$json" --label podccl ;;
+        ompi) set -- "$@" --json "$json" --label "Open MPI" ;;
+        mpich) set -- "$@" --json "$json" --label MPICH ;;
+        esac
+    fi
+    impl=$1 coll=$2 round=$3
+    shift 3
     # shellcheck disable=SC2086 # word splitting of the option strings is intended
-    case $1 in
-    podccl) run_one podccl "$2" "$3" "$ccl" -np "$np" "$2" $common ;;
-    ompi) run_one ompi "$2" "$3" "$mpirun" $mpiargs -np "$np" "$mpi" "$2" $common ;;
-    mpich) run_one mpich "$2" "$3" "$mpiexec_mpich" $mpichargs -n "$np" "$mpich" "$2" $common ;;
+    case $impl in
+    podccl) run_one podccl "$coll" "$round" "$ccl" -np "$np" "$coll" $common "$@" ;;
+    ompi) run_one ompi "$coll" "$round" "$mpirun" $mpiargs -np "$np" "$mpi" "$coll" $common "$@" ;;
+    mpich) run_one mpich "$coll" "$round" "$mpiexec_mpich" $mpichargs -n "$np" "$mpich" "$coll" \
+        $common "$@" ;;
     esac
 }
 
@@ -186,7 +215,8 @@ echo "# sizes $minb..$maxb x$step, type $type, op $op, out-of-place; medians ove
 echo "# best = the faster peer at that size; ratio = podccl busbw / best busbw (from the times);"
 echo "# time ratio = podccl time / best time; ideal = busbw at the memcpy ceiling (derivation below)"
 echo "# (the ideal assumes every rank copies on a core of its own at the one-thread memcpy rate)"
-awk -v n="$np" -v mpich="$(case " $impls " in *" mpich "*) echo 1 ;; *) echo 0 ;; esac)" '
+awk -v n="$np" -v idealfile="$tmp/ideal" \
+    -v mpich="$(case " $impls " in *" mpich "*) echo 1 ;; *) echo 0 ;; esac)" '
 function median(list,   v, m, i, j, t) {
     m = split(list, v, " ")
     for (i = 2; i <= m; i++)          # insertion sort: mawk has no asort
@@ -278,7 +308,10 @@ END {
             if (rb >= 0 && s + 0 >= 65536 && (r64k < 0 || rb < r64k)) r64k = rb
             if (rt >= 0 && s + 0 <= 256 && (tsmall < 0 || rt > tsmall)) tsmall = rt
             if (pct >= 0 && s + 0 >= 1048576 && (pmin < 0 || pct < pmin)) pmin = pct
+            if (ideal > 0) lastideal = ideal
         }
+        if (lastideal > 0) printf "%s=%.3f\n", c, lastideal > idealfile
+        lastideal = -1
         printf "# ideal, per rank, n = %d, S = size: %s\n", n, why[1]
         if (why[2] != "") printf "#   %s\n", why[2]
         printf "#   read %.4g S, write %.4g S; copy-equivalent (read + write) / 2 = %.4g S;\n", \
@@ -296,6 +329,44 @@ END {
         ">= 1 MiB"
     for (kc = 1; kc <= ncoll; kc++) print sum[kc]
 }' "$tmp/bw" "$tmp/rows"
+
+# plots from the JSON files: one line per library (medians over rounds), the ideal busbw at the
+# largest size as the dashed ceiling
+if [ -n "$outdir" ]; then
+    py=""
+    for p in ${PYTHON:-} /usr/bin/python3 python3; do
+        if "$p" -c 'import matplotlib' 2>/dev/null; then py=$p; break; fi
+    done
+    plot=${PLOT:-$here/plot.py}
+    set --
+    for c in $colls; do
+        for f in "$outdir"/*-"$c"-r*.json; do [ -f "$f" ] && set -- "$@" "$f"; done
+    done
+    echo "#"
+    for i in $impls; do
+        for c in $colls; do
+            [ -f "$outdir/$i-$c-r1.json" ] || echo "# note: $i wrote no $outdir/$i-$c-r1.json"
+        done
+    done
+    if [ $# -eq 0 ]; then
+        echo "# no JSON files in $outdir (do the benchmarks take --json?): no plots"
+    elif [ -z "$py" ]; then
+        echo "# JSON in $outdir; plots left out: no python3 with matplotlib"
+        echo "# (apt-get install python3-matplotlib, or set PYTHON)"
+    elif [ ! -f "$plot" ]; then
+        echo "# JSON in $outdir; plots left out: $plot not found (set PLOT)"
+    else
+        if [ -s "$tmp/ideal" ]; then
+            while IFS= read -r ce; do set -- --ceiling "$ce" "$@"; done <"$tmp/ideal"
+        fi
+        echo "# JSON in $outdir; plots:"
+        if ! "$py" "$plot" -o "$outdir/side-by-side" "$@" >"$tmp/plot.out" 2>"$tmp/plot.err"; then
+            echo "# FAILED: plot: $py $plot -o $outdir/side-by-side ..." >>"$tmp/failures"
+            tail -n 5 "$tmp/plot.err" | sed 's/^/#   /' >>"$tmp/failures"
+        fi
+        sed 's/^/#   /' "$tmp/plot.out"
+    fi
+fi
 
 if [ -s "$tmp/failures" ]; then
     echo "#"
