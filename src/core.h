@@ -82,6 +82,11 @@ podcclResult_t pc_param_check_all(void);
  * (len 0). Integers: decimal digits with an optional leading '-', no whitespace, no leading
  * zero, no octal/hex, overflow detected. Thread-safe. */
 int pc_param_validate(const char *name, const char *value, char *err, size_t len);
+/* Prints the whole of docs/env.md (intro, the table with each parameter's long doc, the
+ * launcher variables) from param.c's table to f: `make env-md` (tests/gen_env_md). 0, or -1
+ * (after printing, with a message on stderr) when a parameter's subsystem is not a known group
+ * or its long doc would break the table ('|' or a newline). */
+int pc_param_print_env_md(FILE *f);
 
 /* ---- Types and reductions (reduce.c) -------------------------------------------------------- */
 

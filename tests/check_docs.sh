@@ -1,7 +1,7 @@
 #!/bin/sh
 # The docs read the code's tables: every algorithm of the registry (ccl-bench --algos) must be a
-# row of docs/algorithms.md, and every parameter (ccl-bench --params) must be a row of docs/env.md
-# with the same default and allowed values.
+# row of docs/algorithms.md, and docs/env.md must be exactly what tests/gen_env_md prints from the
+# parameter table of src/param.c.
 set -u
 b=${top_builddir:-.}
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,22 +15,30 @@ n=$(wc -l < /tmp/check_docs.$$)
 m=$(sed -n '/<!-- registry/,/<!-- end registry/p' "$src/docs/algorithms.md" | grep -c '^| [a-z]* | `')
 [ "$n" = "$m" ] || { echo "docs/algorithms.md has $m registry rows, the registry $n"; fail=1; }
 rm -f /tmp/check_docs.$$
-# Parameters: each line "NAME = value (default DEF; ALLOWED)" of ccl-bench --params must be a row
-# "| `NAME` | `DEF` (or unset) | ALLOWED | ..." of docs/env.md, and env.md has no other rows.
-tab=$(printf '\t')
+# Parameters: docs/env.md is generated from the table in src/param.c (tests/gen_env_md, `make
+# env-md`), so the committed file must be exactly what the generator prints now.
+gen=$b/tests/gen_env_md
+if [ ! -x "$gen" ]; then
+    echo "$gen is missing: build it (make tests/gen_env_md) before running $0"; fail=1
+elif ! "$gen" > /tmp/check_docs_env.$$; then
+    echo "$gen failed (see its message above)"; fail=1
+elif ! diff -u "$src/docs/env.md" /tmp/check_docs_env.$$ > /tmp/check_docs_diff.$$; then
+    sed 's/^+++ .*/+++ generated from src\/param.c/' /tmp/check_docs_diff.$$
+    echo "docs/env.md differs from the table in src/param.c (diff above: - committed, + generated)."
+    echo "Edit the table in src/param.c, not docs/env.md, then regenerate: make env-md"
+    echo "(in the build directory; or: $gen > $src/docs/env.md)"
+    fail=1
+fi
+rm -f /tmp/check_docs_env.$$ /tmp/check_docs_diff.$$
+# ccl-bench --params (which other tests and the param fuzzer parse) prints the same table: each
+# parameter line is "NAME = value (default DEF; ALLOWED)", one per row of docs/env.md.
 "$ccl" --params > /tmp/check_docs.$$ || fail=1
-sed -n "s/^\(PODCCL_[A-Z0-9_]*\) .*(default \([^;]*\); \(.*\))\$/\1$tab\2$tab\3/p" /tmp/check_docs.$$ \
-    > /tmp/check_docs_p.$$
 n=$(grep -c '^PODCCL_' /tmp/check_docs.$$)
-[ "$n" -gt 0 ] && [ "$n" = "$(wc -l < /tmp/check_docs_p.$$)" ] ||
-    { echo "ccl-bench --params: $n parameters, not all with (default ...; allowed)"; fail=1; }
-while IFS="$tab" read -r name def allowed; do
-    [ "$def" = unset ] && d=unset || d="\`$def\`"
-    grep -qF "| \`$name\` | $d | $allowed |" "$src/docs/env.md" ||
-        { echo "docs/env.md lacks the row: | \`$name\` | $d | $allowed | ..."; fail=1; }
-done < /tmp/check_docs_p.$$
+p=$(grep -c '^PODCCL_[A-Z0-9_]* *= .*(default [^;]*; .*)$' /tmp/check_docs.$$)
 m=$(grep -c '^| `PODCCL_' "$src/docs/env.md")
+[ "$n" -gt 0 ] && [ "$n" = "$p" ] ||
+    { echo "ccl-bench --params: $n parameters, $p with (default ...; allowed)"; fail=1; }
 [ "$n" = "$m" ] || { echo "docs/env.md has $m parameter rows, ccl-bench --params $n"; fail=1; }
-rm -f /tmp/check_docs.$$ /tmp/check_docs_p.$$
+rm -f /tmp/check_docs.$$
 [ $fail = 0 ] && echo "check_docs.sh: registry and parameters documented: PASS" || echo "check_docs.sh: FAIL"
 exit $fail
