@@ -26,7 +26,7 @@ usage() {
     cat <<EOF
 usage: $0 [-layout L] [-cab RATE] [-spine RATE] [-place block|rr] [-plans "p,q"] [-ompi "tuned han"]
           [-r rounds] [-b min] [-e max] [-f factor] [-n iters] [-w warmup] [-c "colls"]
-          [-t type] [-o op] [-check 0|1] [-links 0|1] [--ccl path] [--mpi path]
+          [-t type] [-o op] [-check 0|1] [-links 0|1] [--ccl path] [--mpi path] [-out DIR]
        $0 -latency [-layout L] [-r rounds] [-n iters] [-w warmup] [-ompi "tuned han"]
   defaults: -layout 2x2x2 -cab 1gbit -spine 250mbit -place block -plans ring,hier,rhd
             -ompi "tuned han" -r 3 -b 1M -e 64M -f 4 -n 1 -w 1 -c "$def_colls"
@@ -45,6 +45,10 @@ usage: $0 [-layout L] [-cab RATE] [-spine RATE] [-place block|rr] [-plans "p,q"]
             checked once; later rounds time only); 0: never
   -links 1: afterwards, one call of each podccl plan at the largest size per collective, with
             the bytes every host's cabinet link and spine rail carried
+  -out DIR: each run also writes its rows as JSON (ccl-bench/mpi-bench --json:
+           IMPL-COLL-rROUND.json, labelled "podccl auto", "podccl PLAN", "Open MPI VARIANT"), and
+           bench/plot.py draws DIR/tiers-{busbw,lat}-COLL.png from them (medians over rounds;
+           left out with a note without python3-matplotlib)
   -latency: 8 hosts x 1 rank (default layout 2x4x1), links unshaped unless -cab/-spine say
             otherwise, all-reduce of 8 B, 1 KiB and 64 KiB: time of podccl auto and Open MPI
             (default -n 100 -w 10)
@@ -61,7 +65,7 @@ layout="" cab=1gbit spine=250mbit cab_set=0 spine_set=0 place=block plans="ring,
 # -n 1: a 64 MiB call over the rails takes seconds, so one timed call per size and round is
 # long enough to time, and the medians over rounds take out the noise.
 ompi="tuned han" rounds=3 minb=1M maxb=64M step=4 iters=1 warm=1 colls=$def_colls type=float
-op=sum check=1 links=1 ccl="" mpi="" latency=0 iters_set=0 warm_set=0
+op=sum check=1 links=1 ccl="" mpi="" latency=0 iters_set=0 warm_set=0 outdir=""
 while [ $# -gt 0 ]; do
     case $1 in
     -h | --help) usage; exit 0 ;;
@@ -88,6 +92,7 @@ while [ $# -gt 0 ]; do
     -links) links=$2 ;;
     --ccl) ccl=$2 ;;
     --mpi) mpi=$2 ;;
+    -out) outdir=$2 ;;
     *) echo "$0: unknown option '$1'" >&2; usage >&2; exit 2 ;;
     esac
     shift 2
@@ -110,6 +115,11 @@ for c in $colls; do
     case " $all_colls " in *" $c "*) ;; *) echo "$0: unknown collective '$c' (one of: $all_colls)" >&2; exit 2 ;; esac
 done
 [ -n "$colls" ] || { echo "$0: -c names no collective" >&2; exit 2; }
+if [ -n "$outdir" ]; then
+    mkdir -p "$outdir" && [ -w "$outdir" ] || { echo "$0: cannot write to -out '$outdir'" >&2; exit 2; }
+    outdir=$(cd "$outdir" && pwd)
+    rm -f "$outdir"/*-r[0-9]*.json # the plots read every IMPL-COLL-rN.json there
+fi
 for v in $ompi; do
     case $v in tuned | han | none) ;; *) echo "$0: -ompi: tuned, han or none" >&2; exit 2 ;; esac
 done
@@ -266,10 +276,18 @@ run_one() {
     err=$tmp/$impl.$coll.$round.err
     : >"$err"
     [ "$check" = 1 ] && [ "$round" = 1 ] && c=1
+    local js=()
+    if [ -n "$outdir" ]; then
+        case $impl in
+        auto) js=(--json "$outdir/$impl-$coll-r$round.json" --label "podccl auto") ;;
+        ompi-*) js=(--json "$outdir/$impl-$coll-r$round.json" --label "Open MPI ${impl#ompi-}") ;;
+        *) js=(--json "$outdir/$impl-$coll-r$round.json" --label "podccl $impl") ;;
+        esac
+    fi
     case $impl in
-    auto) run_podccl "$out" "$err" "$coll" "${sweep[@]}" -c $c ;;
-    ompi-*) run_ompi "$out" "$err" "${impl#ompi-}" "$coll" "${sweep[@]}" -c $c ;;
-    *) run_podccl "$out" "$err" "$coll" "${sweep[@]}" -c $c -A "$impl" ;;
+    auto) run_podccl "$out" "$err" "$coll" "${sweep[@]}" -c $c "${js[@]}" ;;
+    ompi-*) run_ompi "$out" "$err" "${impl#ompi-}" "$coll" "${sweep[@]}" -c $c "${js[@]}" ;;
+    *) run_podccl "$out" "$err" "$coll" "${sweep[@]}" -c $c -A "$impl" "${js[@]}" ;;
     esac
     rc=$?
     bad=$(awk '/^# Out of bounds values/ { print $7 }' "$out")
@@ -540,6 +558,25 @@ fi
 if [ -s "$tmp/na" ]; then
     echo
     cat "$tmp/na"
+fi
+if [ -n "$outdir" ]; then
+    # plots from the JSON files: one line per label (medians over rounds)
+    py=""
+    for p in ${PYTHON:-} /usr/bin/python3 python3; do
+        if "$p" -c 'import matplotlib' 2>/dev/null; then py=$p; break; fi
+    done
+    echo
+    if [ -z "$py" ]; then
+        echo "# JSON in $outdir; plots left out: no python3 with matplotlib (apt-get install python3-matplotlib)"
+    else
+        for c in $colls; do
+            set --
+            for f in "$outdir"/*-"$c"-r*.json; do [ -f "$f" ] && set -- "$@" "$f"; done
+            [ $# -gt 0 ] || continue
+            "$py" "${PLOT:-$here/plot.py}" -c "$c" -o "$outdir/tiers" "$@" ||
+                echo "# FAILED: plot of $c (${PLOT:-$here/plot.py})" >>"$tmp/failures"
+        done
+    fi
 fi
 echo
 echo "# took $(($(date +%s) - start)) s"
