@@ -160,10 +160,11 @@ def main():
         prefix = a.files[0][:-5] if a.files[0].endswith(".json") else a.files[0]
     written = []
     for c in colls:
-        lines = {k: v for k, v in series[c].items() if a.in_place or not k[1]}
-        if not lines:
-            print(f"{sys.argv[0]}: {c}: only in-place records (use --in-place)", file=sys.stderr)
-            return 1
+        # Out-of-place lines by default; a label that has only in-place records (torch's
+        # all_reduce works in place) is drawn with those.
+        oop = {k[0] for k in series[c] if not k[1]}
+        lines = {k: v for k, v in series[c].items()
+                 if a.in_place or not k[1] or k[0] not in oop}
         labels = sorted({k[0] for k in lines}, key=lambda s: (s != "podccl", s))
         colors = {lb: f"C{i % 10}" for i, lb in enumerate(labels)}
         cx = ctxs[c]

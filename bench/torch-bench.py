@@ -78,6 +78,9 @@ def parse_args(argv):
     p.add_argument("--ccl-bench", metavar="PATH",
                    help="also run podccl's ccl-bench (e.g. $BUILD/bench/ccl-bench) for the same "
                    "sizes and print torch-path busbw / ccl-bench busbw")
+    p.add_argument("--json", metavar="PREFIX",
+                   help="also write each backend's rows as PREFIX-BACKEND-COLL.json, in the format "
+                   "of ccl-bench --json (bench/schema/podccl-bench.schema.json)")
     p.add_argument("--build", metavar="DIR",
                    help="podccl build tree: adds DIR/python to the module path and DIR/.libs to "
                    "LD_LIBRARY_PATH of the ranks")
@@ -201,6 +204,9 @@ class Rank:
                                 timeout=to)
         self.groups = [dist.new_group(backend=b, timeout=to) for b in args.backends]
         self.names = list(args.backends)
+        hosts = [None] * self.n
+        dist.all_gather_object(hosts, socket.gethostname())
+        self.nhosts = len(set(hosts))
         if self.names[0] == self.names[1]:
             self.names = [self.names[0] + "#1", self.names[1] + "#2"]
 
@@ -303,6 +309,7 @@ class Rank:
                  ("(B)", "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)",
                   "(GB/s)", "(GB/s)", "", "A/B"))
         res, wrong_total, bus = [], 0, [[], []]
+        records = [[], []]
         for count, nsend, nrecv, nbytes in sizes(a.b, a.e, a.f, coll, n):
             cols = []
             for bi in (0, 1):
@@ -313,6 +320,13 @@ class Rank:
                 wrong_total += wrong or 0
             res.append((nbytes, cols[0][2], cols[1][2]))
             redop = "sum" if coll in ("allreduce", "reducescatter") else "none"
+            for bi in (0, 1):
+                us, algbw, busbw, wrong = cols[bi]
+                records[bi].append({
+                    "collective": coll, "size_bytes": nbytes, "count": count, "dtype": "float",
+                    "op": redop, "root": -1, "in_place": coll == "allreduce", "time_us": us,
+                    "algbw_gbps": algbw, "busbw_gbps": busbw,
+                    "wrong": -1 if wrong is None else wrong, "algorithm": ""})
             line = "  %10d  %12d  %8s  %6s  %6d" % (nbytes, count, "float", redop, -1)
             for us, algbw, busbw, wrong in cols:
                 ts = ("%7.0f" if us >= 10000 else "%7.1f" if us >= 100 else "%7.2f") % us
@@ -323,7 +337,53 @@ class Rank:
         self.say("# Out of bounds values : %d %s" % (wrong_total, "FAILED" if wrong_total else "OK"))
         avg = [sum(x) / len(x) if x else 0.0 for x in bus]
         self.say("# Avg bus bandwidth    : %s %.4g  %s %.4g" % (A, avg[0], B, avg[1]))
+        if a.json and self.rank == 0:
+            for bi in (0, 1):
+                self.write_json(coll, bi, records[bi])
         return res, wrong_total
+
+    def write_json(self, coll, bi, records):
+        """PREFIX-BACKEND-COLL.json in ccl-bench's --json format (podccl-bench/1)."""
+        import datetime as dt
+        import json
+        import platform
+        a, torch = self.args, self.torch
+        backend = a.backends[bi]
+        version = "torch " + torch.__version__
+        transports = ""
+        if backend == "podccl":
+            import podccl_torch
+            v = podccl_torch.podccl_version
+            version = "%d.%d.%d (%s)" % (v // 10000, v // 100 % 100, v % 100, version)
+            info = getattr(self.groups[bi], "transport_info", None)
+            transports = info() if info else ""
+        cpu = ""
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+        except OSError:
+            pass
+        commit = os.environ.get("PODCCL_BENCH_GIT_COMMIT", "")
+        if not commit:
+            try:
+                commit = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)),
+                                         "rev-parse", "--short", "HEAD"], capture_output=True,
+                                        text=True, timeout=5).stdout.strip()
+            except (OSError, subprocess.SubprocessError):
+                commit = ""
+        doc = {"schema": "podccl-bench/1", "context": {
+            "tool": "torch-bench", "library": "%s (torch.distributed)" % backend,
+            "library_version": version, "git_commit": commit or "unknown",
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "host": platform.node(), "cpu": cpu, "ncpus": os.cpu_count() or 1, "nranks": self.n,
+            "nhosts": self.nhosts, "transports": transports, "topology": "", "collective": coll,
+            "dtype": "float", "op": "sum" if coll in ("allreduce", "reducescatter") else "none",
+            "root": -1, "iterations": a.n, "warmup": a.w, "label": "%s (torch)" % self.names[bi],
+            "ceiling_gbps": None}, "records": records}
+        path = "%s-%s-%s.json" % (a.json, self.names[bi].replace("#", ""), coll)
+        with open(path, "w") as f:
+            json.dump(doc, f, indent=1)
+        self.say("# wrote %s" % path)
 
     def latency(self):
         a = self.args
