@@ -183,6 +183,27 @@ def sizes(lo, hi, factor, coll, n):
     return out
 
 
+def open_groups(dist, backends, timeout_s, prog):
+    """The job's process groups, from the environment (RANK, WORLD_SIZE, MASTER_*): a gloo
+    default group that only carries the bookkeeping (max of times, sums of #wrong), then one group
+    per backend compared. Returns (rank, nranks, groups, names); names are the backends, made
+    unique ("gloo#1", "gloo#2") when both are the same. Shared with torch-ddp-bench.py."""
+    if "podccl" in backends:
+        try:
+            import podccl_torch  # noqa: F401  registers backend "podccl"
+        except ImportError as e:
+            sys.exit("%s: cannot import podccl_torch (%s): run with PYTHONPATH=$BUILD/python "
+                     "LD_LIBRARY_PATH=$BUILD/.libs, or --build $BUILD" % (prog, e))
+    rank, n = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    to = datetime.timedelta(seconds=timeout_s)
+    dist.init_process_group("gloo", init_method="env://", rank=rank, world_size=n, timeout=to)
+    groups = [dist.new_group(backend=b, timeout=to) for b in backends]
+    names = list(backends)
+    if names[0] == names[1]:
+        names = [names[0] + "#1", names[1] + "#2"]
+    return rank, n, groups, names
+
+
 class Rank:
     def __init__(self, args):
         import torch
@@ -190,25 +211,11 @@ class Rank:
         self.torch, self.dist, self.args = torch, dist, args
         warnings.filterwarnings("ignore", message=".*is a private function and will be deprecated.*")
         torch.set_num_threads(1)
-        if "podccl" in args.backends:
-            try:
-                import podccl_torch  # noqa: F401  registers backend "podccl"
-            except ImportError as e:
-                sys.exit("torch-bench: cannot import podccl_torch (%s): run with "
-                         "PYTHONPATH=$BUILD/python LD_LIBRARY_PATH=$BUILD/.libs, or --build $BUILD"
-                         % e)
-        self.rank, self.n = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-        to = datetime.timedelta(seconds=args.timeout)
-        # The default group (gloo) only carries the bookkeeping: max of times, sums of #wrong.
-        dist.init_process_group("gloo", init_method="env://", rank=self.rank, world_size=self.n,
-                                timeout=to)
-        self.groups = [dist.new_group(backend=b, timeout=to) for b in args.backends]
-        self.names = list(args.backends)
+        self.rank, self.n, self.groups, self.names = open_groups(dist, args.backends,
+                                                                 args.timeout, "torch-bench")
         hosts = [None] * self.n
         dist.all_gather_object(hosts, socket.gethostname())
         self.nhosts = len(set(hosts))
-        if self.names[0] == self.names[1]:
-            self.names = [self.names[0] + "#1", self.names[1] + "#2"]
 
     def say(self, *a, **k):
         if self.rank == 0:

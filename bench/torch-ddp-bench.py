@@ -27,7 +27,6 @@ usage: /usr/bin/python3 bench/torch-ddp-bench.py [-np 2] [--batch 8] [--image 64
 """
 
 import argparse
-import datetime
 import importlib.util
 import os
 import sys
@@ -73,21 +72,8 @@ class Rank:
         import torch.distributed as dist
         self.torch, self.dist, self.a = torch, dist, a
         torch.set_num_threads(a.threads)
-        if "podccl" in a.backends:
-            try:
-                import podccl_torch  # noqa: F401
-            except ImportError as e:
-                sys.exit("torch-ddp-bench: cannot import podccl_torch (%s): run with "
-                         "PYTHONPATH=$BUILD/python LD_LIBRARY_PATH=$BUILD/.libs, or --build $BUILD"
-                         % e)
-        self.rank, self.n = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-        to = datetime.timedelta(seconds=a.timeout)
-        dist.init_process_group("gloo", init_method="env://", rank=self.rank, world_size=self.n,
-                                timeout=to)
-        self.groups = [dist.new_group(backend=b, timeout=to) for b in a.backends]
-        self.names = list(a.backends)
-        if self.names[0] == self.names[1]:
-            self.names = [self.names[0] + "#1", self.names[1] + "#2"]
+        self.rank, self.n, self.groups, self.names = tb.open_groups(dist, a.backends, a.timeout,
+                                                                    "torch-ddp-bench")
 
     def say(self, *x):
         if self.rank == 0:
