@@ -15,30 +15,14 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 me=run_torch.sh
-say() { echo "$me: $*"; }
-skip() { say "SKIP: $*"; exit 77; }
-
-build=${top_builddir:-${BUILD:-}}
-[ -n "$build" ] || build=$here/..
-build=$(cd "$build" && pwd) || exit 1
-PY=/usr/bin/python3 # Debian's python, the one with torch (a python3 earlier on PATH may lack it)
+torch_be=${TORCH_COLL_BACKEND:-podccl}
+torch_mods=torch.distributed torch_pkgs=python3-torch
+# shellcheck source=torch/setup.sh
+. "$here/torch/setup.sh"
 suite=$here/torch/test_collectives.py
-be=${TORCH_COLL_BACKEND:-podccl}
+be=$torch_be
 limit=${TORCH_COLL_TIMEOUT:-180}
-
-[ -x "$PY" ] || skip "$PY not found"
-if [ "$be" = podccl ]; then
-    set -- "$build"/python/podccl_torch/_C*.so
-    [ -f "$1" ] || skip "torch not found by configure (no $build/python/podccl_torch/_C*.so)"
-fi
-"$PY" -c 'import torch.distributed' 2>/dev/null ||
-    skip "$PY cannot import torch.distributed (python3-torch)"
 [ -f "$suite" ] || { say "$suite not found"; exit 1; }
-export PYTHONPATH="$build/python${PYTHONPATH:+:$PYTHONPATH}"
-export LD_LIBRARY_PATH="$build/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export OMP_NUM_THREADS=1
-# Rank and rendezvous come from the suite, never from the caller.
-unset RANK WORLD_SIZE LOCAL_RANK MASTER_ADDR MASTER_PORT PODCCL_RANK PODCCL_NRANKS PODCCL_COMM_ID
 
 failed=""
 for n in ${TORCH_COLL_SIZES:-2 3 4}; do

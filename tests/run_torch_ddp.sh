@@ -28,29 +28,13 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 me=run_torch_ddp.sh
-say() { echo "$me: $*"; }
-skip() { say "SKIP: $*"; exit 77; }
-
-build=${top_builddir:-${BUILD:-}}
-[ -n "$build" ] || build=$here/..
-build=$(cd "$build" && pwd) || exit 1
-PY=/usr/bin/python3 # Debian's python, the one with torch (a python3 earlier on PATH may lack it)
+torch_be=${TORCH_DDP_BACKEND:-podccl}
+torch_mods="torch.distributed, sklearn.datasets" torch_pkgs="python3-torch, python3-sklearn"
+# shellcheck source=torch/setup.sh
+. "$here/torch/setup.sh"
 ddp=$here/torch/ddp_digits.py
-be=${TORCH_DDP_BACKEND:-podccl}
+be=$torch_be
 floor=0.85
-
-[ -x "$PY" ] || skip "$PY not found"
-if [ "$be" = podccl ]; then
-    set -- "$build"/python/podccl_torch/_C*.so
-    [ -f "$1" ] || skip "torch not found by configure (no $build/python/podccl_torch/_C*.so)"
-fi
-"$PY" -c 'import torch.distributed, sklearn.datasets' 2>/dev/null ||
-    skip "$PY cannot import torch.distributed and sklearn.datasets (python3-torch, python3-sklearn)"
-export PYTHONPATH=$build/python${PYTHONPATH:+:$PYTHONPATH}
-export LD_LIBRARY_PATH=$build/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export OMP_NUM_THREADS=1
-# Rank and rendezvous come from each part, never from the caller.
-unset RANK WORLD_SIZE LOCAL_RANK MASTER_ADDR MASTER_PORT PODCCL_RANK PODCCL_NRANKS PODCCL_COMM_ID
 
 tmp=$(mktemp -d /tmp/run_torch_ddp.XXXXXX) || exit 1
 # shellcheck disable=SC2317 # called by the trap
@@ -134,6 +118,26 @@ check_train() {
     fi
 }
 
+# like_part_a PART WHO TEXT: part PART ran the 2-rank training once (launcher log
+# $tmp/PART.0.out, parameters $tmp/PART.pt, exit status in rcs[0], t0 its start): it must pass
+# check_train and end with part a's parameters bit for bit. WHO names the launcher in a failure,
+# TEXT describes the run in the verdict.
+like_part_a() {
+    local part=$1 who=$2 text=$3
+    check_train "$part" 1
+    if [ -f "$tmp/$part.pt" ] && [ -f "$tmp/a_${be}2.pt" ]; then
+        same "$tmp/$part.pt" "$tmp/a_${be}2.pt" || why="$why $who's parameters differ from part a's;"
+    else
+        why="$why a parameter file is missing;"
+    fi
+    if [ -z "$why" ]; then
+        verdict "$part" PASS "$text: accuracy $acc, parameters = part a's bit for bit ($(($(date +%s) - t0)) s)"
+    else
+        verdict "$part" FAIL "$why"
+        show "$tmp/$part.0.out"
+    fi
+}
+
 say "backend $be, $PY, build $build"
 
 # ---------------------------------------------------------------------------------------------
@@ -173,21 +177,8 @@ why=""
 echo "+ $PY -m torch.distributed.run --standalone --nproc_per_node 2 --redirects 1 --tee 1 ddp_digits.py --backend $be"
 timeout -k 5 120 "$PY" -m torch.distributed.run --standalone --nproc_per_node 2 \
     --redirects 1 --tee 1 "$ddp" --backend "$be" --save "$tmp/b.pt" >"$tmp/b.0.out" 2>&1
-rc=$?
-rcs=("$rc")
-check_train b 1
-acc_b=$acc
-if [ -f "$tmp/b.pt" ] && [ -f "$tmp/a_${be}2.pt" ]; then
-    same "$tmp/b.pt" "$tmp/a_${be}2.pt" || why="$why torchrun's parameters differ from part a's;"
-else
-    why="$why a parameter file is missing;"
-fi
-if [ -z "$why" ]; then
-    verdict b PASS "torchrun --standalone --nproc_per_node 2: accuracy $acc_b, parameters = part a's bit for bit ($(($(date +%s) - t0)) s)"
-else
-    verdict b FAIL "$why"
-    show "$tmp/b.0.out"
-fi
+rcs=("$?")
+like_part_a b torchrun "torchrun --standalone --nproc_per_node 2"
 
 # ---------------------------------------------------------------------------------------------
 # c: two namespace hosts, one rank each. In a subshell: tests/netns/lib.sh's traps and its skip
@@ -305,19 +296,7 @@ else
     timeout -k 5 120 "$mpirun" -np 2 $flags sh -c 'RANK=$OMPI_COMM_WORLD_RANK WORLD_SIZE=$OMPI_COMM_WORLD_SIZE exec "$0" "$@"' \
         "$PY" "$ddp" --backend "$be" --save "$tmp/e.pt" >"$tmp/e.0.out" 2>&1
     rcs=("$?")
-    check_train e 1
-    acc_e=$acc
-    if [ -f "$tmp/e.pt" ] && [ -f "$tmp/a_${be}2.pt" ]; then
-        same "$tmp/e.pt" "$tmp/a_${be}2.pt" || why="$why mpirun's parameters differ from part a's;"
-    else
-        why="$why a parameter file is missing;"
-    fi
-    if [ -z "$why" ]; then
-        verdict e PASS "mpirun -np 2, env:// from OMPI_COMM_WORLD_*: accuracy $acc_e, parameters = part a's bit for bit ($(($(date +%s) - t0)) s)"
-    else
-        verdict e FAIL "$why"
-        show "$tmp/e.0.out"
-    fi
+    like_part_a e mpirun "mpirun -np 2, env:// from OMPI_COMM_WORLD_*"
 fi
 
 say "verdicts ($(($(date +%s) - t_start)) s):$verdicts"
