@@ -208,6 +208,15 @@ void premultiply(at::Tensor &t, const Reduction &r) {
         t.mul_(r.factor);
 }
 
+// The send buffer of a reduction whose input must stay as it was: t itself, or for PREMUL_SUM a
+// scaled copy.
+at::Tensor premultiplied(const at::Tensor &t, const Reduction &r) {
+    if (!r.premul) return t;
+    at::Tensor copy = t.clone();
+    premultiply(copy, r);
+    return copy;
+}
+
 void checkSameShape(const at::Tensor &a, const at::Tensor &ref, const char *coll,
                     const char *what) {
     TORCH_CHECK(a.scalar_type() == ref.scalar_type(), "podccl ", coll, ": ", what, " has dtype ",
@@ -565,11 +574,8 @@ c10::intrusive_ptr<c10d::Work> ProcessGroupPodccl::reduce(std::vector<at::Tensor
                    std::string("reduce (") + opName(opts.reduceOp.op_) + ", root " +
                        std::to_string(root) + ")",
                    [t, r, root](podcclComm_t comm) mutable {
-                       at::Tensor src = t;
-                       if (r.premul) {
-                           src = t.clone(); // the input of a non-root rank is left as it was
-                           premultiply(src, r);
-                       }
+                       // the input of a non-root rank is left as it was
+                       at::Tensor src = premultiplied(t, r);
                        return podcclReduce(src.data_ptr(), t.data_ptr(), r.count, r.type, r.op,
                                            root, comm, nullptr);
                    });
@@ -617,11 +623,7 @@ ProcessGroupPodccl::_reduce_scatter_base(at::Tensor &outputBuffer, at::Tensor &i
     return enqueue(c10d::OpType::_REDUCE_SCATTER_BASE, "podccl:_reduce_scatter_base", {out},
                    std::string("_reduce_scatter_base (") + opName(opts.reduceOp.op_) + ")",
                    [out, in, r](podcclComm_t comm) mutable {
-                       at::Tensor src = in;
-                       if (r.premul) {
-                           src = in.clone();
-                           premultiply(src, r);
-                       }
+                       at::Tensor src = premultiplied(in, r);
                        return podcclReduceScatter(src.data_ptr(), out.data_ptr(), r.count, r.type,
                                                   r.op, comm, nullptr);
                    });
