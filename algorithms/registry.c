@@ -37,25 +37,9 @@ const pc_algo_desc *algo_find(int coll, const char *name, size_t len) {
     return NULL;
 }
 
-int can_always(const pc_env *e, const pc_args *a, char *why, size_t len) {
-    (void)e, (void)a, (void)why, (void)len;
-    return 1;
-}
-
-int can_multilevel(const pc_env *e, const pc_args *a, char *why, size_t len) {
-    (void)a;
-    if (e->lv->nlevels > 1) return 1;
-    snprintf(why, len, "every rank is on one host: there is no level to compose");
-    return 0;
-}
-
-int can_memsem(const pc_env *e, const pc_args *a, char *why, size_t len) {
-    (void)a;
-    const pc_levels *lv = e->lv;
-    if (lv->memsem == lv->nlevels - 1 && e->direct_bytes > 0) return 1;
-    snprintf(why, len,
-             "the ranks span %d groups of level %s without memory semantics (shared-memory "
-             "algorithms need every rank in one memory-semantic domain)",
-             lv->lv[lv->memsem + 1 < lv->nlevels ? lv->memsem : 0].nunits, lv->lv[lv->memsem].name);
-    return 0;
+void podcclPrintAlgorithms(void) {
+    printf("| collective | algorithm | what it is (source) |\n|---|---|---|\n");
+    for (int i = 0; pc_algos[i]; i++)
+        printf("| %s | `%s` | %s |\n", algo_coll_name(pc_algos[i]->coll), pc_algos[i]->name,
+               pc_algos[i]->desc);
 }

@@ -15,11 +15,33 @@
 #ifndef PODCCL_BOOT_PROTO_H
 #define PODCCL_BOOT_PROTO_H
 
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
-#include "bootstrap.h"
+#include "core.h"
+
+#define PC_ID_MAGIC 0x706f646363336964ull /* "podcc3id" */
+#define PC_SECRET_BYTES 32
+
+typedef union {
+    struct sockaddr sa;
+    struct sockaddr_in sin;
+    struct sockaddr_in6 sin6;
+} pc_sockaddr;
+
+/* The layout inside podcclUniqueId (documented for tests): bytes 0..7 magic, 8..39 root address,
+ * 40..71 secret (the key of the rendezvous; it never leaves the process: peers prove they know
+ * it). */
+typedef struct {
+    uint64_t magic;
+    pc_sockaddr addr;
+    uint8_t pad[32 - sizeof(pc_sockaddr)];
+    uint8_t secret[PC_SECRET_BYTES];
+} pc_id;
+_Static_assert(sizeof(pc_id) <= PODCCL_UNIQUE_ID_BYTES, "id too large");
 
 #define BP_VERSION 2
 #define BP_NONCE 32

@@ -13,7 +13,8 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
-#include "boot_int.h"
+#include "boot_root.h"
+#include "boot_sock.h"
 
 #define MAX_RDV 1024
 

@@ -9,27 +9,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "boot_proto.h"
 #include "core.h"
-
-#define PC_ID_MAGIC 0x706f646363336964ull /* "podcc3id" */
-#define PC_SECRET_BYTES 32
-
-typedef union {
-    struct sockaddr sa;
-    struct sockaddr_in sin;
-    struct sockaddr_in6 sin6;
-} pc_sockaddr;
-
-/* The layout inside podcclUniqueId (documented for tests): bytes 0..7 magic, 8..39 root address,
- * 40..71 secret (the key of the rendezvous; it never leaves the process: peers prove they know
- * it). */
-typedef struct {
-    uint64_t magic;
-    pc_sockaddr addr;
-    uint8_t pad[32 - sizeof(pc_sockaddr)];
-    uint8_t secret[PC_SECRET_BYTES];
-} pc_id;
-_Static_assert(sizeof(pc_id) <= PODCCL_UNIQUE_ID_BYTES, "id too large");
 
 typedef struct {
     int rank, nranks;
@@ -52,14 +33,6 @@ typedef struct {
 /* Decodes and checks the bytes of a podcclUniqueId (pure: used by the fuzzers): magic, address
  * family (IPv4 or IPv6) and port. podcclInvalidArgument with the reason otherwise. */
 podcclResult_t boot_decode_id(const void *bytes, size_t len, pc_id *out);
-/* Fills *id with a new secret and an address for the root (bind_addr may be NULL: chosen by
- * PODCCL_SOCKET_IFNAME / PODCCL_COMM_ID) and hands it to the process's rendezvous service
- * (one thread for every open unique id, boot_root.c), which listens there until every rank has
- * joined or the timeout passes. */
-podcclResult_t boot_root_start(pc_id *id, const pc_sockaddr *bind_addr, double timeout);
-/* As boot_root_start, with id->addr and id->secret already filled by the caller; listens on
- * id->addr exactly (the port may be 0: then id->addr gets the port chosen). */
-podcclResult_t boot_root_start_secret(pc_id *id, double timeout);
 /* Joins the rendezvous named by id and connects the ring. Collective over all ranks. */
 podcclResult_t boot_init(pc_boot *b, const pc_id *id, int rank, int nranks, double timeout);
 /* data holds nranks slots of `bytes`; this rank's slot is filled; on return all are. */
@@ -84,12 +57,4 @@ void boot_send_abort_rc(pc_boot *b, int culprit, podcclResult_t rc, const char *
  * init because of culprit (-1 unknown) with why; they pass the notice on around the ring, so
  * every rank learns the first cause without waiting for its timeout. */
 void boot_send_abort(pc_boot *b, int culprit, const char *why);
-/* Serves the rendezvous of an already listening socket (podcclCommShrink: the new root reuses
- * its bootstrap listener). Takes ownership of lfd. */
-podcclResult_t boot_root_serve(int lfd, const uint8_t secret[PC_SECRET_BYTES], double timeout);
-/* Parses "host:port" (IPv4, [IPv6] or a name; port 1..65535) into *out. */
-podcclResult_t boot_parse_addr(const char *s, pc_sockaddr *out);
-/* The address of the interface chosen by PODCCL_SOCKET_IFNAME (port 0). */
-podcclResult_t boot_pick_interface(pc_sockaddr *out);
-
 #endif

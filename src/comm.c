@@ -1,5 +1,6 @@
 /* Communicator life: unique id, init (bootstrap, topology, transports), destroy, abort. */
 #include "src/comm.h"
+#include "src/boot_root.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -58,11 +59,11 @@ static void comm_free(podcclComm_t comm) {
     boot_close(&comm->boot);
     if (tr) free(tr->conn), free(tr->tp);
     free(tr);
-    topo_free(comm);
+    topo_free(comm->topo);
     if (comm->tune) tune_free(comm);
     if (comm->ex) free(comm->ex->scratch), free(comm->ex->tmp);
     free(comm->ex);
-    pthread_mutex_destroy(&comm->err_lock);
+    pthread_mutex_destroy(&comm->err.lock);
     pthread_mutex_destroy(&comm->use_lock);
     comm->magic = PC_COMM_DEAD;
     free(comm);
@@ -268,7 +269,7 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
     const pc_id *id = &idbuf;
     if (boot_decode_id(commId.internal, sizeof(commId.internal), &idbuf) != podcclSuccess) {
         char why[256];
-        snprintf(why, sizeof(why), "%s", podcclGetLastError(NULL));
+        snprintf(why, sizeof(why), "%s", pc_thread_err());
         return pc_err(NULL, podcclInvalidArgument, "podcclCommInitRank: %s", why);
     }
 
@@ -281,9 +282,9 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
         return pc_err(NULL, podcclSystemError, "out of memory");
     }
     comm->magic = PC_COMM_MAGIC;
-    comm->rank = rank, comm->nranks = nranks;
+    comm->rank = rank, comm->nranks = nranks, comm->err.rank = rank;
     comm->boot.next_fd = comm->boot.prev_fd = -1;
-    pthread_mutex_init(&comm->err_lock, NULL);
+    pthread_mutex_init(&comm->err.lock, NULL);
     pthread_mutex_init(&comm->use_lock, NULL);
     const int cfg_timeout = config && config->timeoutSec != PODCCL_CONFIG_UNDEF_INT;
     comm->timeout = cfg_timeout ? config->timeoutSec : param_timeout();
@@ -308,15 +309,16 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
     }
     res = boot_init(&comm->boot, id, rank, nranks, comm->timeout);
     booted = res == podcclSuccess;
-    if (res == podcclSuccess) res = topo_local_info(comm, &all[rank]);
+    if (res == podcclSuccess) res = topo_local_info(&comm->boot.local, &all[rank]);
     if (res == podcclSuccess) res = boot_allgather(&comm->boot, all, sizeof(*all));
-    if (res == podcclSuccess) res = topo_build(comm, all);
+    if (res == podcclSuccess) res = topo_build(&comm->topo, &comm->boot, all);
     free(all);
     if (res != podcclSuccess) goto fail;
     PCCHECKGOTO(tune_init(comm, algo), res, fail);
     PCCHECKGOTO(tune_agree(comm), res, fail);
     PCCHECKGOTO(connect_transports(comm), res, fail);
-    if (comm->tr->net) topo_set_net_link(comm, &comm->tr->net_props);
+    if (comm->tr->net)
+        topo_set_net_link(comm->topo, comm->tr->net_props.bw_gbps, comm->tr->net_props.latency_us);
     comm->ex->recv_depth = comm->ex->max_inflight;
     if (comm->tr->net) {
         /* Receives from the network run 4 x as deep as sends: a receive grants the sender its
@@ -355,7 +357,7 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *out, int nranks, podcclUni
 fail:
     if (booted) { /* tell the others at once, naming the culprit, instead of their timeouts */
         char why[256];
-        snprintf(why, sizeof(why), "%s", podcclGetLastError(NULL));
+        snprintf(why, sizeof(why), "%s", pc_thread_err());
         int culprit = pc_init_culprit(comm, res);
         /* Local peers read the cause from shared memory, before they see this rank exit. */
         if (culprit >= 0 && culprit != comm->rank) pc_publish_failure(comm, culprit, res);
@@ -441,6 +443,12 @@ podcclResult_t pc_comm_register(podcclComm_t comm) {
     reg_put((reg_entry){comm, ++reg_next_serial});
     pthread_mutex_unlock(&reg_lock);
     return podcclSuccess;
+}
+
+const char *podcclGetLastError(podcclComm_t comm) {
+    if (comm && pc_comm_live(comm, NULL) && pc_comm_last_err(comm)[0])
+        return pc_comm_last_err(comm);
+    return pc_thread_err();
 }
 
 int pc_comm_live(podcclComm_t comm, uint64_t *serial) {
@@ -565,7 +573,7 @@ podcclResult_t podcclCommGetAsyncError(podcclComm_t comm, podcclResult_t *asyncE
     if (!pc_comm_acquire(comm, 0, NULL))
         return pc_err(NULL, podcclInvalidArgument,
                       "podcclCommGetAsyncError: comm is not a live communicator (destroyed?)");
-    *asyncError = (podcclResult_t)atomic_load(&comm->async_err);
+    *asyncError = pc_comm_async(comm);
     pc_comm_release(comm);
     return podcclSuccess;
 }

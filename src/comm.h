@@ -11,24 +11,11 @@
 #include "bootstrap.h"
 #include "core.h"
 #include "src/levels.h"
+#include "src/topo.h"
 #include "transports/transport.h"
 
 #define PC_COMM_MAGIC 0x636f6d6d706f6463ull
 #define PC_COMM_DEAD 0xdeaddeaddeaddeadull
-
-/* Where ranks are (topo.c). "Local" ranks are those of this rank's memory-semantic domain: the
- * ranks of its host, or of a larger unit the topology file marks as having memory semantics. */
-typedef struct pc_topo {
-    int nhosts, host; /* number of hosts, index of this rank's host */
-    int *host_of;     /* [nranks] host index of each rank */
-    pid_t *pids;      /* [nranks] */
-    int numa_node;    /* NUMA node this rank is bound to, -1 unknown */
-    int nmachine;     /* ranks on this machine (same kernel), this host's and other "hosts'" */
-    int nlocal, local_rank;
-    int *local_ranks; /* [nlocal] global ranks of the domain, ascending */
-    int *local_idx;   /* [nranks] index in local_ranks, or -1 */
-    pc_levels lv;     /* topology levels: host, the file's levels, the network */
-} pc_topo;
 
 /* Connections to peers: the first transport that reaches each (comm.c). */
 typedef struct pc_conns {
@@ -45,12 +32,12 @@ typedef struct pc_conns {
 typedef struct pc_exec_state {
     size_t chunk_bytes;
     int max_inflight;
-    int spin;           /* polls before yielding: long when every rank has a core */
-    int net_send_depth; /* sends in flight per network peer */
-    int recv_depth;     /* receives in flight per network peer (4 x max_inflight) */
-    double nap_after;   /* seconds idle before napping across hosts (< 0: never) */
+    int spin;             /* polls before yielding: long when every rank has a core */
+    int net_send_depth;   /* sends in flight per network peer */
+    int recv_depth;       /* receives in flight per network peer (4 x max_inflight) */
+    double nap_after;     /* seconds idle before napping across hosts (< 0: never) */
     double shm_nap_after; /* seconds idle before napping on one host (< 0: never) */
-    char *scratch;      /* receive-then-reduce slots, grown as schedules need */
+    char *scratch;        /* receive-then-reduce slots, grown as schedules need */
     size_t scratch_bytes;
     char *tmp; /* grow-only temporary (reduce partials, in-place all-to-all) */
     size_t tmp_bytes;
@@ -68,6 +55,7 @@ struct pc_tune_state;
 struct pc_live_ops;
 
 struct podcclComm {
+    pc_errs err; /* first: the utilities reach it through pc_errs_of (core.h) */
     uint64_t magic;
     int rank, nranks;
     char name[64];
@@ -81,24 +69,10 @@ struct podcclComm {
     const struct pc_live_ops *live; /* liveness domain (shared memory), or NULL */
     void *live_dom;
 
-    /* Errors. */
-    _Atomic int async_err; /* podcclResult_t that broke the communicator */
     _Atomic int aborted;
-    _Atomic int active; /* references: calls in progress, stream items (destroy waits) */
-    pthread_mutex_t err_lock;
-    char last_err[512];
-    char first_err[512];      /* message of the error that broke it (set with async_err) */
+    _Atomic int active;       /* references: calls in progress, stream items (destroy waits) */
     pthread_mutex_t use_lock; /* one operation at a time (user thread or stream threads) */
 };
-
-/* Marks the communicator broken with rc (first error wins) and returns rc. The first breaking
- * error's message (the calling thread's last pc_err, when it had this code) is kept apart from
- * last_err, so later calls name it once (debug.c). */
-podcclResult_t pc_comm_fail(podcclComm_t comm, podcclResult_t rc);
-/* As pc_comm_fail, with the message why (NULL: the calling thread's last error). */
-podcclResult_t pc_comm_fail_why(podcclComm_t comm, podcclResult_t rc, const char *why);
-/* Copies the first breaking error's message into buf (debug.c). */
-void pc_comm_first_err(podcclComm_t comm, char *buf, size_t len);
 
 /* Live communicators (comm.c): a process-wide set, so that a destroyed pointer is recognised
  * without reading the memory it points to. Each registration has a serial number that no later

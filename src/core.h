@@ -6,6 +6,7 @@
 #include "config.h"
 #include "podccl.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -15,10 +16,39 @@
 
 /* ---- Errors (debug.c) ---------------------------------------------------------------------- */
 
+/* A communicator's error state. The communicator (src/comm.h) embeds it as its first member
+ * (UCC's pattern of an object embedding its parent), so that the utilities below reach it from a
+ * podcclComm_t without knowing the rest of the communicator. */
+typedef struct pc_errs {
+    int rank;             /* shown in log lines of threads that did not create the communicator */
+    _Atomic int async;    /* podcclResult_t that broke it (podcclSuccess: not broken) */
+    pthread_mutex_t lock; /* guards last and first */
+    char last[512];       /* the last error's message (podcclGetLastError) */
+    char first[512];      /* the message of the error that broke it (set with async) */
+} pc_errs;
+static inline pc_errs *pc_errs_of(podcclComm_t comm) {
+    return (pc_errs *)(void *)comm;
+}
+
 /* Records a formatted message for podcclGetLastError (on comm if not NULL, and on the calling
  * thread), logs it at WARN, and returns rc so callers can `return pc_err(...)`. */
 podcclResult_t pc_err(podcclComm_t comm, podcclResult_t rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The calling thread's last error message (podcclGetLastError without a communicator). */
+const char *pc_thread_err(void);
+/* Marks the communicator broken with rc (first error wins) and returns rc. The first breaking
+ * error's message (the calling thread's last pc_err, when it had this code) is kept apart from
+ * the last message, so later calls name it once. */
+podcclResult_t pc_comm_fail(podcclComm_t comm, podcclResult_t rc);
+/* As pc_comm_fail, with the message why (NULL: the calling thread's last error). */
+podcclResult_t pc_comm_fail_why(podcclComm_t comm, podcclResult_t rc, const char *why);
+/* Copies the first breaking error's message into buf. */
+void pc_comm_first_err(podcclComm_t comm, char *buf, size_t len);
+/* The communicator's last error message ("" if none). */
+const char *pc_comm_last_err(podcclComm_t comm);
+/* The error that broke the communicator, or podcclSuccess. */
+podcclResult_t pc_comm_async(podcclComm_t comm);
 
 /* Check a call; on failure log file:line -> rc (NCCL's back-trace style) and return it. */
 #define PCCHECK(call)                                                                              \

@@ -1,11 +1,10 @@
-/* Logging and the last-error message. */
+/* Logging, the calling thread's last error, and a communicator's error state (pc_errs, which
+ * the communicator embeds as its first member: this file sees nothing else of it). */
 #include "core.h"
 
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "comm.h"
 
 int pc_log_level = -1;
 static int log_subsys = PC_SUB_ALL;
@@ -55,11 +54,18 @@ static void open_log_file(const char *pattern) {
     if (log_file) setvbuf(log_file, NULL, _IOLBF, 0);
 }
 
+/* Logging starts before the parameter table is checked (that check logs), so it reads its three
+ * variables itself: an empty value counts as unset, and the defaults are the table's. */
+static const char *log_env(const char *name, const char *dflt) {
+    const char *v = getenv(name);
+    return v && *v ? v : dflt;
+}
+
 static void log_init_once(void) {
     gethostname(log_host, sizeof(log_host) - 1);
     char *dot = strchr(log_host, '.');
     if (dot) *dot = 0;
-    const char *lvl = pc_param_str("PODCCL_DEBUG");
+    const char *lvl = log_env("PODCCL_DEBUG", "WARN");
     int level = PC_LOG_WARN;
     if (lvl) {
         if (!strcasecmp(lvl, "NONE"))
@@ -69,8 +75,8 @@ static void log_init_once(void) {
         else if (!strcasecmp(lvl, "TRACE"))
             level = PC_LOG_TRACE;
     }
-    log_subsys = parse_subsys(pc_param_str("PODCCL_DEBUG_SUBSYS"));
-    const char *file = pc_param_str("PODCCL_DEBUG_FILE");
+    log_subsys = parse_subsys(log_env("PODCCL_DEBUG_SUBSYS", "ALL"));
+    const char *file = log_env("PODCCL_DEBUG_FILE", NULL);
     if (file) open_log_file(file);
     pc_log_level = level;
 }
@@ -102,17 +108,17 @@ podcclResult_t pc_err(podcclComm_t comm, podcclResult_t rc, const char *fmt, ...
     va_end(ap);
     thread_err_rc = rc;
     if (comm) {
-        pc_log_set_rank(comm->rank); /* this thread may not be the one that made comm */
-        pthread_mutex_lock(&comm->err_lock);
-        snprintf(comm->last_err, sizeof(comm->last_err), "%s", thread_err);
-        pthread_mutex_unlock(&comm->err_lock);
+        pc_errs *e = pc_errs_of(comm);
+        pc_log_set_rank(e->rank); /* this thread may not be the one that made comm */
+        pthread_mutex_lock(&e->lock);
+        snprintf(e->last, sizeof(e->last), "%s", thread_err);
+        pthread_mutex_unlock(&e->lock);
     }
     pc_log(PC_LOG_WARN, PC_SUB_ALL, "%s: %s", podcclGetErrorString(rc), thread_err);
     return rc;
 }
 
-const char *podcclGetLastError(podcclComm_t comm) {
-    if (comm && pc_comm_live(comm, NULL) && comm->last_err[0]) return comm->last_err;
+const char *pc_thread_err(void) {
     return thread_err;
 }
 
@@ -121,18 +127,18 @@ const char *podcclGetLastError(podcclComm_t comm) {
  * "broken by an earlier error" of every later call, harmless InvalidArguments) only change
  * last_err, so the cause is named once, and never replaced by a later or earlier harmless one. */
 podcclResult_t pc_comm_fail_why(podcclComm_t comm, podcclResult_t rc, const char *why) {
-    pthread_mutex_lock(&comm->err_lock);
+    pc_errs *e = pc_errs_of(comm);
+    pthread_mutex_lock(&e->lock);
     int expected = podcclSuccess;
-    if (atomic_compare_exchange_strong(&comm->async_err, &expected, (int)rc)) {
+    if (atomic_compare_exchange_strong(&e->async, &expected, (int)rc)) {
         if (why)
-            snprintf(comm->first_err, sizeof(comm->first_err), "%s", why);
+            snprintf(e->first, sizeof(e->first), "%s", why);
         else if (thread_err_rc == rc && thread_err[0])
-            snprintf(comm->first_err, sizeof(comm->first_err), "%s", thread_err);
+            snprintf(e->first, sizeof(e->first), "%s", thread_err);
         else /* rc came back without a message of its own on this thread */
-            snprintf(comm->first_err, sizeof(comm->first_err), "rank %d: %s", comm->rank,
-                     podcclGetErrorString(rc));
+            snprintf(e->first, sizeof(e->first), "rank %d: %s", e->rank, podcclGetErrorString(rc));
     }
-    pthread_mutex_unlock(&comm->err_lock);
+    pthread_mutex_unlock(&e->lock);
     return rc;
 }
 
@@ -141,9 +147,18 @@ podcclResult_t pc_comm_fail(podcclComm_t comm, podcclResult_t rc) {
 }
 
 void pc_comm_first_err(podcclComm_t comm, char *buf, size_t len) {
-    pthread_mutex_lock(&comm->err_lock);
-    snprintf(buf, len, "%s", comm->first_err);
-    pthread_mutex_unlock(&comm->err_lock);
+    pc_errs *e = pc_errs_of(comm);
+    pthread_mutex_lock(&e->lock);
+    snprintf(buf, len, "%s", e->first);
+    pthread_mutex_unlock(&e->lock);
+}
+
+const char *pc_comm_last_err(podcclComm_t comm) {
+    return pc_errs_of(comm)->last;
+}
+
+podcclResult_t pc_comm_async(podcclComm_t comm) {
+    return (podcclResult_t)atomic_load(&pc_errs_of(comm)->async);
 }
 
 const char *podcclGetErrorString(podcclResult_t r) {

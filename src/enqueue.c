@@ -25,7 +25,7 @@ static const char *fname[PC_NCOLL] = {"podcclAllReduce", "podcclAllGather", "pod
 
 /* Whether comm is broken; the caller holds a reference. Names the first breaking error, once. */
 static podcclResult_t check_state(podcclComm_t comm, const char *fn) {
-    int e = atomic_load(&comm->async_err);
+    int e = pc_comm_async(comm);
     if (e == podcclSuccess) return podcclSuccess;
     char first[512];
     pc_comm_first_err(comm, first, sizeof(first));

@@ -11,6 +11,8 @@
 
 #include "src/boot_proto.h"
 #include "src/comm.h"
+#include "src/boot_root.h"
+#include "src/boot_sock.h"
 
 static double env_timeout(void) {
     long long t = pc_param_int("PODCCL_TIMEOUT");
@@ -217,9 +219,9 @@ podcclResult_t podcclCommInitFromEnv(podcclComm_t *comm, podcclConfig_t *config)
     memset(&uid, 0, sizeof(uid));
     memcpy(uid.internal, &id, sizeof(id));
     podcclResult_t r = podcclCommInitRankConfig(comm, (int)size, uid, (int)rank, config);
-    if (r == podcclRemoteError && strstr(podcclGetLastError(NULL), "secret")) {
+    if (r == podcclRemoteError && strstr(pc_thread_err(), "secret")) {
         char why[400];
-        snprintf(why, sizeof(why), "%s", podcclGetLastError(NULL));
+        snprintf(why, sizeof(why), "%s", pc_thread_err());
         pc_err(NULL, r,
                "%s (this rank's secret came from %s; every rank must use the same: "
                "docs/security.md)",

@@ -12,7 +12,6 @@
 #include <limits.h>
 #include <strings.h>
 
-#include "algorithms/algo.h"
 #include "core.h"
 
 typedef enum {
@@ -491,13 +490,6 @@ void podcclPrintParams(void) {
         if (v && *v && pc_param_validate(p->name, v, err, sizeof(err)))
             printf("    INVALID: %s\n", err);
     }
-}
-
-void podcclPrintAlgorithms(void) {
-    printf("| collective | algorithm | what it is (source) |\n|---|---|---|\n");
-    for (int i = 0; pc_algos[i]; i++)
-        printf("| %s | `%s` | %s |\n", algo_coll_name(pc_algos[i]->coll), pc_algos[i]->name,
-               pc_algos[i]->desc);
 }
 
 /* ---- docs/env.md ----------------------------------------------------------------------------- */

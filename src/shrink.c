@@ -10,6 +10,7 @@
 
 #include "src/boot_proto.h"
 #include "src/comm.h"
+#include "src/boot_root.h"
 
 static int cmp_int(const void *a, const void *b) {
     return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
@@ -108,7 +109,7 @@ podcclResult_t podcclCommShrink(podcclComm_t comm, int *excludeRanksList, int ex
     res = podcclCommInitRankConfig(newcomm, comm->nranks - nex, uid, newrank, &cfg);
     if (res != podcclSuccess) {
         char why[400];
-        snprintf(why, sizeof(why), "%s", podcclGetLastError(NULL));
+        snprintf(why, sizeof(why), "%s", pc_thread_err());
         pc_err(comm, res, "podcclCommShrink: %s", why);
     }
     return res;

@@ -5,6 +5,7 @@
 #include <limits.h>
 
 #include "src/comm.h"
+#include "src/boot_root.h"
 
 /* What each rank contributes to the first all-gather. */
 typedef struct {
@@ -101,7 +102,7 @@ static podcclResult_t exchange_ids(podcclComm_t comm, int leader, podcclUniqueId
         pc_id pid;
         mine.rc = (int32_t)boot_root_start(&pid, &comm->boot.local, comm->timeout);
         if (mine.rc == podcclSuccess) memcpy(mine.id.internal, &pid, sizeof(pid));
-        if (mine.rc != podcclSuccess) snprintf(why, sizeof(why), "%s", podcclGetLastError(NULL));
+        if (mine.rc != podcclSuccess) snprintf(why, sizeof(why), "%s", pc_thread_err());
     }
     split_id *all = calloc((size_t)n, sizeof(*all));
     if (!all) return pc_err(comm, podcclSystemError, "podcclCommSplit: out of memory");
@@ -153,7 +154,7 @@ podcclResult_t podcclCommSplit(podcclComm_t comm, int color, int key, podcclComm
     pc_log_set_rank(comm->rank); /* the init set this thread's log rank to the new rank */
     if (res != podcclSuccess) {
         char why[512];
-        snprintf(why, sizeof(why), "%s", podcclGetLastError(NULL));
+        snprintf(why, sizeof(why), "%s", pc_thread_err());
         return pc_err(comm, res, "podcclCommSplit: color %d, new rank %d of %d: %s", color, p.rank,
                       p.size, why);
     }

@@ -31,10 +31,11 @@ static uint64_t host_identity(const char *host, uint64_t machine_hash) {
     return h;
 }
 
-/* The NUMA node of the cores this process is bound to (-1 if unbound or spread). */
-static int numa_of_binding(void) {
+/* Logs (INFO) what hwloc sees of this host: cores, NUMA nodes, and the NUMA node of the cores
+ * this process is bound to (-1 if unbound or spread). */
+static void log_binding(void) {
     hwloc_topology_t topo;
-    if (hwloc_topology_init(&topo) != 0) return -1;
+    if (hwloc_topology_init(&topo) != 0) return;
     int node = -1;
     if (hwloc_topology_load(topo) == 0) {
         hwloc_cpuset_t cpus = hwloc_bitmap_alloc();
@@ -50,14 +51,12 @@ static int numa_of_binding(void) {
         hwloc_bitmap_free(nodes);
     }
     hwloc_topology_destroy(topo);
-    return node;
 }
 
-podcclResult_t topo_local_info(podcclComm_t comm, pc_host_info *info) {
+podcclResult_t topo_local_info(const pc_sockaddr *a, pc_host_info *info) {
     memset(info, 0, sizeof(*info));
     const char *id = pc_param_str("PODCCL_HOSTID");
     snprintf(info->hostid, sizeof(info->hostid), "%s", id ? id : "");
-    const pc_sockaddr *a = &comm->boot.local;
     if (a->sa.sa_family == AF_INET)
         inet_ntop(AF_INET, &a->sin.sin_addr, info->addr, sizeof(info->addr));
     else if (a->sa.sa_family == AF_INET6)
@@ -72,19 +71,19 @@ podcclResult_t topo_local_info(podcclComm_t comm, pc_host_info *info) {
     info->machine_hash = fnv1a(0xcbf29ce484222325ull, boot, strlen(boot));
     info->host_hash = host_identity(info->host, info->machine_hash);
     info->pid = (int32_t)getpid();
-    info->numa = numa_of_binding();
+    log_binding();
     return podcclSuccess;
 }
 
 /* Hosts: index by first appearance of each host identity. */
-static podcclResult_t find_hosts(podcclComm_t comm, pc_topo *t, const pc_host_info *all) {
-    int n = comm->nranks;
+static podcclResult_t find_hosts(pc_boot *b, pc_topo *t, const pc_host_info *all) {
+    int n = b->nranks;
     uint64_t *hosts = malloc(sizeof(uint64_t) * n);
     t->host_of = malloc(sizeof(int) * n);
     t->pids = malloc(sizeof(pid_t) * n);
     if (!hosts || !t->host_of || !t->pids) {
         free(hosts);
-        return pc_err(comm, podcclSystemError, "out of memory");
+        return pc_err(NULL, podcclSystemError, "out of memory");
     }
     t->nhosts = 0;
     for (int r = 0; r < n; r++) {
@@ -93,34 +92,33 @@ static podcclResult_t find_hosts(podcclComm_t comm, pc_topo *t, const pc_host_in
         if (h == t->nhosts) hosts[t->nhosts++] = all[r].host_hash;
         t->host_of[r] = h;
         t->pids[r] = all[r].pid;
-        if (r == comm->rank) t->host = h;
+        if (r == b->rank) t->host = h;
     }
     free(hosts);
-    t->numa_node = all[comm->rank].numa;
     /* Ranks sharing this kernel share its cores, whatever host they count as (containers,
      * network namespaces): the spin policy looks at them. */
     t->nmachine = 0;
-    for (int r = 0; r < n; r++) t->nmachine += all[r].machine_hash == all[comm->rank].machine_hash;
+    for (int r = 0; r < n; r++) t->nmachine += all[r].machine_hash == all[b->rank].machine_hash;
     return podcclSuccess;
 }
 
 /* Levels from PODCCL_TOPO_FILE: unit_of[l][rank] for the file's levels. */
-static podcclResult_t file_levels(podcclComm_t comm, pc_topo *t, const pc_host_info *all,
-                                  const char *path, pc_topo_file *f) {
-    int n = comm->nranks;
+static podcclResult_t file_levels(pc_boot *b, pc_topo *t, const pc_host_info *all, const char *path,
+                                  pc_topo_file *f) {
+    int n = b->nranks;
     pc_topo_host *hosts = calloc((size_t)t->nhosts, sizeof(*hosts));
-    if (!hosts) return pc_err(comm, podcclSystemError, "out of memory");
+    if (!hosts) return pc_err(NULL, podcclSystemError, "out of memory");
     for (int r = n - 1; r >= 0; r--) /* the first rank of each host names it */
         hosts[t->host_of[r]] = (pc_topo_host){all[r].host, all[r].hostid, all[r].addr};
     char err[512];
     int rc = topo_file_load(path, hosts, t->nhosts, f, err, sizeof(err));
     free(hosts);
-    if (rc) return pc_err(comm, podcclInvalidArgument, "PODCCL_TOPO_FILE: %s", err);
+    if (rc) return pc_err(NULL, podcclInvalidArgument, "PODCCL_TOPO_FILE: %s", err);
     return podcclSuccess;
 }
 
-static podcclResult_t make_levels(podcclComm_t comm, pc_topo *t, const pc_host_info *all) {
-    int n = comm->nranks, nlv = 1;
+static podcclResult_t make_levels(pc_boot *b, pc_topo *t, const pc_host_info *all) {
+    int n = b->nranks, nlv = 1;
     int *units[PC_MAX_LEVELS] = {t->host_of};
     char names[PC_MAX_LEVELS][PC_TOPO_NAME_BYTES] = {"host"};
     pc_link_class links[PC_MAX_LEVELS] = {{.bw_GBps = 8.0, .lat_us = 0.5, .memsem = 1}};
@@ -128,11 +126,11 @@ static podcclResult_t make_levels(podcclComm_t comm, pc_topo *t, const pc_host_i
     const char *path = pc_param_str("PODCCL_TOPO_FILE");
     podcclResult_t res = podcclSuccess;
     if (path && *path) {
-        PCCHECK(file_levels(comm, t, all, path, &f));
+        PCCHECK(file_levels(b, t, all, path, &f));
         if (f.has_host_link) links[0] = f.host_link, links[0].memsem = 1;
         for (int l = 0; l < f.nlevels && res == podcclSuccess; l++, nlv++) {
             units[nlv] = malloc(sizeof(int) * (size_t)n);
-            if (!units[nlv]) res = pc_err(comm, podcclSystemError, "out of memory");
+            if (!units[nlv]) res = pc_err(NULL, podcclSystemError, "out of memory");
             for (int r = 0; units[nlv] && r < n; r++)
                 units[nlv][r] = f.lv[l].group_of_host[t->host_of[r]];
             snprintf(names[nlv], sizeof(names[nlv]), "%s", f.lv[l].name);
@@ -141,14 +139,14 @@ static podcclResult_t make_levels(podcclComm_t comm, pc_topo *t, const pc_host_i
     } else if (t->nhosts > 1) {
         /* One network level; its link class comes from the transport (topo_set_net_link). */
         units[nlv] = calloc((size_t)n, sizeof(int));
-        if (!units[nlv]) res = pc_err(comm, podcclSystemError, "out of memory");
+        if (!units[nlv]) res = pc_err(NULL, podcclSystemError, "out of memory");
         snprintf(names[nlv], sizeof(names[nlv]), "network");
         links[nlv++] = (pc_link_class){.bw_GBps = 1.0, .lat_us = 20};
     }
     char why[256];
     if (res == podcclSuccess &&
-        levels_build(&t->lv, n, comm->rank, nlv, units, names, links, why, sizeof(why)))
-        res = pc_err(comm, podcclInvalidArgument, "topology levels: %s", why);
+        levels_build(&t->lv, n, b->rank, nlv, units, names, links, why, sizeof(why)))
+        res = pc_err(NULL, podcclInvalidArgument, "topology levels: %s", why);
     for (int l = 1; l < nlv; l++) free(units[l]);
     topo_file_free(&f);
     return res;
@@ -156,17 +154,17 @@ static podcclResult_t make_levels(podcclComm_t comm, pc_topo *t, const pc_host_i
 
 /* The memory-semantic domain: the ranks of this rank's unit at the highest level that (with
  * every level below it) has memory semantics; they must share one kernel. */
-static podcclResult_t make_domain(podcclComm_t comm, pc_topo *t, const pc_host_info *all) {
-    int n = comm->nranks, m = t->lv.memsem, me = comm->rank;
+static podcclResult_t make_domain(pc_boot *b, pc_topo *t, const pc_host_info *all) {
+    int n = b->nranks, m = t->lv.memsem, me = b->rank;
     t->local_ranks = malloc(sizeof(int) * n);
     t->local_idx = malloc(sizeof(int) * n);
-    if (!t->local_ranks || !t->local_idx) return pc_err(comm, podcclSystemError, "out of memory");
+    if (!t->local_ranks || !t->local_idx) return pc_err(NULL, podcclSystemError, "out of memory");
     t->nlocal = 0;
     for (int r = 0; r < n; r++) {
         t->local_idx[r] = -1;
         if (t->lv.lv[m].unit_of[r] != t->lv.lv[m].unit_of[me]) continue;
         if (m > 0 && all[r].machine_hash != all[me].machine_hash)
-            return pc_err(comm, podcclInvalidArgument,
+            return pc_err(NULL, podcclInvalidArgument,
                           "PODCCL_TOPO_FILE: level %s has memory semantics, but rank %d (host "
                           "%s) and rank %d (host %s) run on different machines: podccl maps "
                           "shared memory only between ranks of one kernel",
@@ -188,30 +186,30 @@ static uint64_t levels_hash(const pc_levels *L) {
     return h;
 }
 
-podcclResult_t topo_build(podcclComm_t comm, const pc_host_info *all) {
+podcclResult_t topo_build(pc_topo **out, pc_boot *b, const pc_host_info *all) {
     pc_topo *t = calloc(1, sizeof(*t));
-    if (!t) return pc_err(comm, podcclSystemError, "out of memory");
-    comm->topo = t;
-    PCCHECK(find_hosts(comm, t, all));
-    PCCHECK(make_levels(comm, t, all));
-    PCCHECK(make_domain(comm, t, all));
+    if (!t) return pc_err(NULL, podcclSystemError, "out of memory");
+    *out = t;
+    PCCHECK(find_hosts(b, t, all));
+    PCCHECK(make_levels(b, t, all));
+    PCCHECK(make_domain(b, t, all));
     /* Every rank must see the same levels (same file, same hosts). */
-    uint64_t *h = calloc((size_t)comm->nranks, sizeof(uint64_t));
-    if (!h) return pc_err(comm, podcclSystemError, "out of memory");
-    h[comm->rank] = levels_hash(&t->lv);
-    podcclResult_t res = boot_allgather(&comm->boot, h, sizeof(uint64_t));
-    for (int r = 0; res == podcclSuccess && r < comm->nranks; r++)
-        if (h[r] != h[comm->rank])
-            res = pc_err(comm, podcclInvalidArgument,
+    uint64_t *h = calloc((size_t)b->nranks, sizeof(uint64_t));
+    if (!h) return pc_err(NULL, podcclSystemError, "out of memory");
+    h[b->rank] = levels_hash(&t->lv);
+    podcclResult_t res = boot_allgather(b, h, sizeof(uint64_t));
+    for (int r = 0; res == podcclSuccess && r < b->nranks; r++)
+        if (h[r] != h[b->rank])
+            res = pc_err(NULL, podcclInvalidArgument,
                          "rank %d found other topology levels than rank %d (is PODCCL_TOPO_FILE "
                          "the same file on every host?)",
-                         r, comm->rank);
+                         r, b->rank);
     free(h);
     if (res != podcclSuccess) return res;
     pc_log(PC_LOG_INFO, PC_SUB_INIT,
-           "rank %d of %d on host %s (%d of %d local ranks, %d hosts, %d levels)", comm->rank,
-           comm->nranks, all[comm->rank].host, t->local_rank, t->nlocal, t->nhosts, t->lv.nlevels);
-    if (pc_log_level >= PC_LOG_INFO && comm->rank == 0) {
+           "rank %d of %d on host %s (%d of %d local ranks, %d hosts, %d levels)", b->rank,
+           b->nranks, all[b->rank].host, t->local_rank, t->nlocal, t->nhosts, t->lv.nlevels);
+    if (pc_log_level >= PC_LOG_INFO && b->rank == 0) {
         char buf[8192];
         levels_describe(&t->lv, buf, sizeof(buf));
         pc_log(PC_LOG_INFO, PC_SUB_INIT, "topology:\n%s", buf);
@@ -219,21 +217,19 @@ podcclResult_t topo_build(podcclComm_t comm, const pc_host_info *all) {
     return podcclSuccess;
 }
 
-void topo_set_net_link(podcclComm_t comm, const pc_props *net) {
-    pc_levels *L = &comm->topo->lv;
+void topo_set_net_link(pc_topo *t, double bw_GBps, double lat_us) {
+    pc_levels *L = &t->lv;
     if (pc_param_str("PODCCL_TOPO_FILE") && *pc_param_str("PODCCL_TOPO_FILE")) {
         /* The file names its levels; only an added top level borrows the one below it. */
         return;
     }
     for (int l = 1; l < L->nlevels; l++)
-        L->lv[l].link = (pc_link_class){.bw_GBps = net->bw_gbps, .lat_us = net->latency_us};
+        L->lv[l].link = (pc_link_class){.bw_GBps = bw_GBps, .lat_us = lat_us};
 }
 
-void topo_free(podcclComm_t comm) {
-    pc_topo *t = comm->topo;
+void topo_free(pc_topo *t) {
     if (!t) return;
     free(t->host_of), free(t->pids), free(t->local_ranks), free(t->local_idx);
     levels_free(&t->lv);
     free(t);
-    comm->topo = NULL;
 }

@@ -516,14 +516,14 @@ void trace_timeout_(podcclComm_t comm, int culprit, const int *peers, int npeers
  * was broken already (its later calls all fail the same way). */
 static __attribute__((noinline, cold)) void end_failed(podcclComm_t comm, trace_ring *r,
                                                        podcclResult_t res) {
-    pthread_mutex_lock(&comm->err_lock);
+    pthread_mutex_lock(&comm->err.lock);
     char msg[sizeof(r->err)];
-    size_t len = strnlen(comm->last_err, sizeof(msg) - 1);
-    memcpy(msg, comm->last_err, len);
+    size_t len = strnlen(comm->err.last, sizeof(msg) - 1);
+    memcpy(msg, comm->err.last, len);
     msg[len] = 0;
-    pthread_mutex_unlock(&comm->err_lock);
+    pthread_mutex_unlock(&comm->err.lock);
     for (size_t i = 0; i <= len; i++) W(r->err[i], msg[i]);
-    int broken = atomic_load(&comm->async_err) != podcclSuccess;
+    int broken = pc_comm_async(comm) != podcclSuccess;
     if (r->broken_dumped || (!broken && r->auto_dumps >= TRACE_AUTO_DUMPS)) return;
     r->auto_dumps++;
     r->broken_dumped = broken;

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "src/boot_proto.h"
+#include "src/bootstrap.h"
 
 static void check(int cond, const char *what) {
     if (cond) return;

@@ -962,7 +962,7 @@ static podcclResult_t ofi_close(void *conn) {
  * reports it): take them in with a wildcard receive into the overflow buffer for a few
  * milliseconds. Completions are only read here: connections and requests may be gone. */
 static void drain(ofi_ep *e) {
-    if (!e->ep || !e->ovf || atomic_load(&e->comm->async_err) == podcclSuccess) return;
+    if (!e->ep || !e->ovf || pc_comm_async(e->comm) == podcclSuccess) return;
     void *desc = e->ovf_mr ? fi_mr_desc(e->ovf_mr) : NULL;
     int posted = 0;
     for (double until = pc_now() + OFI_DRAIN_WAIT; pc_now() < until;) {

@@ -1,10 +1,9 @@
-/* Pieces shared by the bootstrap's rank side (bootstrap.c) and its rendezvous service
- * (boot_root.c). Not used outside the bootstrap. */
-#ifndef PODCCL_BOOT_INT_H
-#define PODCCL_BOOT_INT_H
+/* Sockets and the handshake's acceptor side (boot_sock.c), shared by the bootstrap's rank side
+ * (bootstrap.c) and its rendezvous service (boot_root.c). Not used outside the bootstrap. */
+#ifndef PODCCL_BOOT_SOCK_H
+#define PODCCL_BOOT_SOCK_H
 
 #include "boot_proto.h"
-#include "bootstrap.h"
 
 /* Unauthenticated connections a listener keeps at once; beyond, the oldest is dropped. */
 #define BOOT_MAX_PENDING 512
@@ -19,10 +18,6 @@ podcclResult_t boot_send_all(int fd, const void *buf, size_t n, double deadline)
 podcclResult_t boot_recv_all(int fd, void *buf, size_t n, double deadline);
 podcclResult_t boot_listen_on(pc_sockaddr *addr, int *fd_out);
 
-/* After this process's own rank got a failed rendezvous answer: waits up to `seconds` while a
- * failed rendezvous served here still owes late ranks their answer. */
-void boot_root_linger(double seconds);
-
 /* The acceptor's side of the handshake on one connection. */
 typedef struct boot_pend {
     int fd, stage;
@@ -36,10 +31,18 @@ typedef struct boot_pend {
 /* Reads what has arrived: 1 when the connector has proved the key (p->m1 holds its hello), 0
  * when more is needed, -1 when the connection must be closed (the reason is logged). */
 int boot_pend_progress(boot_pend *p, const uint8_t key[PC_SECRET_BYTES], int self_rank);
+/* 1 (with a WARN naming the uid) if the peer of TCP socket fd runs as another user over
+ * loopback: the job's own ranks run as one user. role names the socket in the message. */
+int boot_uid_refused(int fd, const char *role);
 /* Accepts every waiting connection of nonblocking listener lfd into the pending set (oldest
  * dropped beyond BOOT_MAX_PENDING); connections from another uid over loopback are refused. */
 void boot_accept_pending(int lfd, boot_pend **pend, int *npend);
 /* Closes and removes entry i of a pending set. */
 void boot_pend_drop(boot_pend **pend, int *npend, int i);
+
+/* Parses "host:port" (IPv4, [IPv6] or a name; port 1..65535) into *out. */
+podcclResult_t boot_parse_addr(const char *s, pc_sockaddr *out);
+/* The address of the interface chosen by PODCCL_SOCKET_IFNAME (port 0). */
+podcclResult_t boot_pick_interface(pc_sockaddr *out);
 
 #endif
