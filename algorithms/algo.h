@@ -11,7 +11,9 @@
 #ifndef PODCCL_ALGO_H
 #define PODCCL_ALGO_H
 
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "podccl.h"
 #include "src/levels.h"
@@ -100,11 +102,66 @@ typedef struct {
     int segments;        /* pipeline segments of hierarchical algorithms (>= 1) */
 } pc_build_ctx;
 
-struct podcclComm;
+/* ---- memory-semantic run functions ---------------------------------------------------------
+ * One-shot (direct.c) and single-copy (cma.c) collectives move bytes themselves through a domain
+ * whose ranks can load and store (or single-copy) each other's memory: building a schedule would
+ * cost more than the whole operation at the sizes where they win (docs/algorithms.md). They see
+ * the domain only through this view, which the executor lends them for one operation
+ * (src/memdom.c, over the domain's table that transports/shm implements). Ranks are indices in
+ * the domain; every operation that waits also watches liveness, mismatches and the timeout, and
+ * every error is reported with a message. */
 
-/* A registered algorithm. `build` fills a schedule; `run` is a fast path that moves bytes
- * itself through a memory-semantic domain (one-shot and single copy), kept where a benchmark
- * shows that a schedule costs more than the whole operation (docs/algorithms.md). */
+/* Flag words a rank owns in the domain (one writer, values only grow). */
+enum {
+    MD_W_DIRECT_DONE,  /* one-shot: this rank finished reading peers' buffers for seq */
+    MD_W_CMA_ENTER,    /* single copy: buffers of operation seq are published */
+    MD_W_CMA_PROGRESS, /* single copy: (seq << 24) | pieces of this rank's slice reduced */
+    MD_W_CMA_DONE,     /* single copy: this rank finished reading peers' buffers for seq */
+    MD_NWORDS
+};
+
+typedef struct pc_md pc_md;
+typedef struct pc_md_ops {
+    /* Rank r's one-shot buffer for one-shot operation seq (its first 64 bytes are a header). */
+    char *(*direct_buf)(pc_md *m, int r, uint64_t seq);
+    /* This rank's flag word; rank r's; wait until rank r's is >= v; wait on any word in rank r's
+     * memory. */
+    void (*set)(pc_md *m, int word, uint64_t v);
+    uint64_t (*get)(pc_md *m, int r, int word);
+    podcclResult_t (*wait)(pc_md *m, int r, int word, uint64_t v);
+    podcclResult_t (*wait_ge)(pc_md *m, int r, _Atomic uint64_t *w, uint64_t v);
+    /* podcclInvalidUsage naming rank r's call whose signature hash is `hash`, and this rank's. */
+    podcclResult_t (*mismatch)(pc_md *m, int r, uint64_t hash);
+    /* Publishes this rank's buffers (0 send, 1 recv, 2 aux; sizes in bytes) and all-to-all-v
+     * counts/displacements (or NULL) for peers to single-copy. */
+    void (*publish)(pc_md *m, const void *const buf[3], const size_t len[3], const size_t *counts,
+                    const size_t *displs);
+    /* Waits until rank r published its buffers for single-copy operation seq and checks that it
+     * runs the same call. */
+    podcclResult_t (*enter)(pc_md *m, int r, uint64_t seq);
+    /* What rank r sends to rank `to` in its all-to-all-v. */
+    void (*counts)(pc_md *m, int r, int to, size_t *count, size_t *displ);
+    /* Single copy of rank r's published buffer `which` at byte offset off, never past its size. */
+    podcclResult_t (*read)(pc_md *m, int r, int which, size_t off, void *dst, size_t bytes);
+    /* podcclInvalidUsage: rank r's piece of the call is `theirs` bytes, this rank's `mine`. */
+    podcclResult_t (*size_mismatch)(pc_md *m, int r, size_t theirs, size_t mine);
+    /* A temporary of at least bytes (grow-only, the communicator's): NULL (error set) if none. */
+    char *(*tmp)(pc_md *m, size_t bytes);
+} pc_md_ops;
+
+struct pc_md {
+    const pc_md_ops *ops;
+    podcclComm_t comm;                    /* for pc_err only (opaque here) */
+    int n, me;                            /* ranks in the domain, this rank's index */
+    int slots;                            /* one-shot buffers per rank */
+    size_t chunk;                         /* the executor's pipeline chunk, bytes */
+    uint64_t hash;                        /* the running operation's signature hash */
+    uint64_t *direct_seq, *direct_synced; /* one-shot operations issued; last all seen posting */
+    uint64_t *cma_seq;                    /* single-copy operations issued */
+};
+
+/* A registered algorithm. `build` fills a schedule; `run` moves bytes itself through a
+ * memory-semantic domain (one-shot and single copy, above). */
 typedef struct pc_algo_desc {
     const char *name;
     int coll;         /* pc_coll */
@@ -116,7 +173,7 @@ typedef struct pc_algo_desc {
     /* Bytes of temporary memory build needs (may be NULL: none). */
     size_t (*tmp_bytes)(const pc_levels *lv, const pc_args *a);
     podcclResult_t (*build)(pc_sched *s, const pc_args *a, const pc_build_ctx *ctx);
-    podcclResult_t (*run)(struct podcclComm *comm, const pc_args *a);
+    podcclResult_t (*run)(pc_md *md, const pc_args *a);
 } pc_algo_desc;
 
 /* The registry (registry.c): every algorithm, in the order the docs list them. */

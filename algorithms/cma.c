@@ -14,92 +14,80 @@
  * the caller may reuse them as soon as the call returns. Reads never reach past the size a peer
  * declared (md_cma_read), whatever count this rank was given. */
 #include "algorithms/flat.h"
-#include "src/comm.h"
-#include "src/memdom.h"
 
 #define PIECE_SHIFT 24 /* progress word: (seq << 24) | pieces done */
 
-static podcclResult_t wait_all(podcclComm_t comm, int word, uint64_t v) {
-    for (int i = 1; i < comm->nranks; i++)
-        PCCHECK(md_word_wait(comm, (comm->rank + i) % comm->nranks, word, v));
+static podcclResult_t wait_all(pc_md *m, int word, uint64_t v) {
+    for (int i = 1; i < m->n; i++) PCCHECK(m->ops->wait(m, (m->me + i) % m->n, word, v));
     return podcclSuccess;
 }
 
-/* Waits until rank p published its buffers for single-copy operation seq, and checks that they
- * belong to the same call as ours. p stays in this operation while anyone may read it (it waits
- * for its readers' done words), so what it published cannot change under us. */
-static podcclResult_t enter(podcclComm_t comm, int p, uint64_t seq) {
-    PCCHECK(md_word_wait(comm, p, MD_W_CMA_ENTER, seq));
-    uint64_t s, h;
-    md_cma_op(comm, p, &s, &h);
-    if (h == comm->ex->cur.hash) return podcclSuccess;
-    pc_sig theirs;
-    if (!md_sig_get(comm, p, s, &theirs)) theirs = (pc_sig){.hash = h, .seq = s, .coll = -1};
-    return pc_mismatch(comm, comm->topo->local_ranks[p], &theirs);
-}
-
-static podcclResult_t enter_all(podcclComm_t comm, uint64_t seq) {
-    for (int i = 1; i < comm->nranks; i++)
-        PCCHECK(enter(comm, (comm->rank + i) % comm->nranks, seq));
+/* Waits until every peer published its buffers for single-copy operation seq, and checks that
+ * they belong to the same call as ours (m->ops->enter). A peer stays in this operation while
+ * anyone may read it (it waits for its readers' done words), so what it published cannot change
+ * under us. */
+static podcclResult_t enter_all(pc_md *m, uint64_t seq) {
+    for (int i = 1; i < m->n; i++) PCCHECK(m->ops->enter(m, (m->me + i) % m->n, seq));
     return podcclSuccess;
 }
 
 /* Elements per piece: the n-1 peer pieces plus this rank's stay in L2 while being reduced. */
-static size_t piece_elems(podcclComm_t comm, size_t es) {
-    size_t bytes = (size_t)512 * 1024 / (size_t)comm->nranks;
-    if (bytes > comm->ex->chunk_bytes) bytes = comm->ex->chunk_bytes;
+static size_t piece_elems(const pc_md *m, size_t es) {
+    size_t bytes = (size_t)512 * 1024 / (size_t)m->n;
+    if (bytes > m->chunk) bytes = m->chunk;
     if (bytes < 16384) bytes = 16384;
     return bytes / es;
 }
 
-/* dst[0, len) = op over ranks of their `which` buffer at element `first`, for this rank's
- * slice; publishes progress per piece when `progress` is set. */
-static podcclResult_t reduce_slice(podcclComm_t comm, const pc_args *a, const char *mine, char *dst,
-                                   size_t first, size_t len, uint64_t seq, int progress) {
-    int n = comm->nranks, me = comm->rank;
-    size_t es = pc_type_size(a->dtype), pe = piece_elems(comm, es);
-    const void *srcs[64];
-    if (n > 64) return pc_err(comm, podcclInternalError, "cma: more than 64 local ranks");
-    char *buf = comm->ex->tmp; /* (n-1) pieces */
+/* dst[0, len) = op over ranks of their send buffer at element `first`, for this rank's slice;
+ * publishes progress per piece when `progress` is set. tmp holds (n-1) pieces. */
+static podcclResult_t reduce_slice(pc_md *m, const pc_args *a, const char *mine, char *dst,
+                                   size_t first, size_t len, uint64_t seq, int progress,
+                                   char *tmp) {
+    int n = m->n, me = m->me;
+    size_t es = pc_type_size(a->dtype), pe = piece_elems(m, es);
+    const void *few[64], **srcs = n <= 64 ? few : malloc(sizeof(void *) * (size_t)n);
+    if (!srcs) return pc_err(m->comm, podcclSystemError, "out of memory");
+    podcclResult_t res = podcclSuccess;
     size_t k = 0;
-    for (size_t off = 0; off < len; off += pe, k++) {
-        size_t m = len - off < pe ? len - off : pe;
+    for (size_t off = 0; off < len && res == podcclSuccess; off += pe, k++) {
+        size_t cnt = len - off < pe ? len - off : pe;
         srcs[0] = mine + (first + off) * es; /* first: dst may alias it (in place) */
-        for (int i = 1; i < n; i++) {
-            int p = (me + i) % n;
-            char *b = buf + (size_t)(i - 1) * pe * es;
-            PCCHECK(md_cma_read(comm, p, 0, (first + off) * es, b, m * es));
+        for (int i = 1; i < n && res == podcclSuccess; i++) {
+            char *b = tmp + (size_t)(i - 1) * pe * es;
+            res = m->ops->read(m, (me + i) % n, 0, (first + off) * es, b, cnt * es);
             srcs[i] = b;
         }
-        pc_reduce_n(dst + off * es, srcs, n, m, a->dtype, a->op);
-        if (progress) md_word_set(comm, MD_W_CMA_PROGRESS, (seq << PIECE_SHIFT) | (k + 1));
+        if (res != podcclSuccess) break;
+        pc_reduce_n(dst + off * es, srcs, n, cnt, a->dtype, a->op);
+        if (progress) m->ops->set(m, MD_W_CMA_PROGRESS, (seq << PIECE_SHIFT) | (k + 1));
     }
-    return podcclSuccess;
+    if (srcs != few) free(srcs);
+    return res;
 }
 
 /* Copies peer p's reduced slice [first, first+len) from its buffer `which` into dst as its
  * pieces become ready. */
-static podcclResult_t gather_slice(podcclComm_t comm, int p, int which, char *dst, size_t first,
-                                   size_t len, size_t es, uint64_t seq) {
-    size_t pe = piece_elems(comm, es), npieces = (len + pe - 1) / pe, got = 0;
+static podcclResult_t gather_slice(pc_md *m, int p, int which, char *dst, size_t first, size_t len,
+                                   size_t es, uint64_t seq) {
+    size_t pe = piece_elems(m, es), npieces = (len + pe - 1) / pe, got = 0;
     uint64_t base = seq << PIECE_SHIFT;
     while (got < npieces) {
-        PCCHECK(md_word_wait(comm, p, MD_W_CMA_PROGRESS, base | (got + 1)));
-        uint64_t ready = md_word_get(comm, p, MD_W_CMA_PROGRESS);
+        PCCHECK(m->ops->wait(m, p, MD_W_CMA_PROGRESS, base | (got + 1)));
+        uint64_t ready = m->ops->get(m, p, MD_W_CMA_PROGRESS);
         size_t upto =
             ready >> PIECE_SHIFT > seq ? npieces : (size_t)(ready & ((1u << PIECE_SHIFT) - 1));
         if (upto > npieces) upto = npieces;
         size_t from = got * pe, to = upto * pe < len ? upto * pe : len;
-        PCCHECK(
-            md_cma_read(comm, p, which, (first + from) * es, dst + from * es, (to - from) * es));
+        PCCHECK(m->ops->read(m, p, which, (first + from) * es, dst + from * es, (to - from) * es));
         got = upto;
     }
     return podcclSuccess;
 }
 
-static size_t cma_tmp_bytes(podcclComm_t comm, const pc_args *a) {
-    size_t es = pc_type_size(a->dtype), n = (size_t)comm->nranks;
-    size_t pieces = (n - 1) * piece_elems(comm, es) * es;
+static size_t cma_tmp_bytes(const pc_md *m, const pc_args *a) {
+    size_t es = pc_type_size(a->dtype), n = (size_t)m->n;
+    size_t pieces = (n - 1) * piece_elems(m, es) * es;
     switch (a->coll) {
     case PC_REDUCE:
         return pieces + (a->count / n + 1) * es;
@@ -114,8 +102,8 @@ static size_t cma_tmp_bytes(podcclComm_t comm, const pc_args *a) {
 }
 
 /* Bytes of the send, receive and aux buffers this rank publishes: what its peers may read. */
-static void declared(podcclComm_t comm, const pc_args *a, size_t len[3]) {
-    int n = comm->nranks, me = comm->rank;
+static void declared(const pc_md *m, const pc_args *a, size_t len[3]) {
+    int n = m->n, me = m->me;
     size_t es = pc_type_size(a->dtype), B = a->count * es, N = (size_t)n;
     len[0] = len[1] = len[2] = 0;
     switch (a->coll) {
@@ -150,104 +138,120 @@ static void declared(podcclComm_t comm, const pc_args *a, size_t len[3]) {
     }
 }
 
-podcclResult_t cma_run(podcclComm_t comm, const pc_args *a) {
-    int n = comm->nranks, me = comm->rank;
-    size_t es = pc_type_size(a->dtype), count = a->count;
-    const char *send = a->sendbuff;
-    char *recv = a->recvbuff, *aux = NULL;
-    PCCHECK(pc_comm_tmp(comm, cma_tmp_bytes(comm, a)));
-    uint64_t seq = ++comm->ex->cma_seq;
-    if (a->coll == PC_ALLTOALL && send == recv) {
-        memcpy(comm->ex->tmp, send, count * es * (size_t)n); /* in place: peers read the old data */
-        send = comm->ex->tmp;
-    }
-    if (a->coll == PC_REDUCE) aux = comm->ex->tmp + (size_t)(n - 1) * piece_elems(comm, es) * es;
-    const size_t *cnt = a->counts;
-    size_t decl[3];
-    declared(comm, a, decl);
-    md_cma_publish(comm, (const void *const[3]){send, recv, aux}, decl, cnt, cnt ? cnt + n : NULL);
-    md_word_set(comm, MD_W_CMA_ENTER, seq);
+/* The buffers of one operation: what this rank reads from and writes to. */
+typedef struct {
+    const char *send;
+    char *recv, *aux, *tmp;
+    size_t es;
+    uint64_t seq;
+} cma_op;
 
+/* All-reduce (rooted = 0) and reduce: this rank reduces its slice, then the ranks that need the
+ * whole result (all, or the root) gather the other slices as they are reduced. */
+static podcclResult_t reduce_gather(pc_md *m, const pc_args *a, const cma_op *o, int rooted) {
+    int n = m->n, me = m->me;
+    size_t es = o->es, count = a->count;
+    size_t first = blk_off(count, n, me), len = blk_off(count, n, me + 1) - first;
+    PCCHECK(enter_all(m, o->seq));
+    int whole = !rooted || me == a->root;
+    char *dst = whole ? o->recv + first * es : o->aux;
+    PCCHECK(reduce_slice(m, a, o->send, dst, first, len, o->seq, 1, o->tmp));
+    for (int i = 1; whole && i < n; i++) {
+        int p = (me + i) % n;
+        size_t f = blk_off(count, n, p), l = blk_off(count, n, p + 1) - f;
+        /* A reduce's peer reduced into its aux buffer, which starts at its slice. */
+        PCCHECK(
+            gather_slice(m, p, rooted ? 2 : 1, o->recv + f * es, rooted ? 0 : f, l, es, o->seq));
+    }
+    return podcclSuccess;
+}
+
+/* All-to-all and all-to-all-v: each rank reads its block from every peer's send buffer; counts
+ * that differ between the two sides are a mismatch naming both sizes. */
+static podcclResult_t alltoall(pc_md *m, const pc_args *a, const cma_op *o) {
+    int n = m->n, me = m->me;
+    size_t es = o->es, count = a->count;
+    const size_t *cnt = a->counts;
+    for (int i = 0; i < n; i++) {
+        int p = (me + i) % n;
+        size_t c, d, rc = cnt ? cnt[2 * n + p] : count,
+                     rd = cnt ? cnt[3 * n + p] : count * (size_t)p;
+        if (p != me) PCCHECK(m->ops->enter(m, p, o->seq));
+        if (cnt) {
+            if (p == me)
+                c = cnt[me], d = cnt[n + me];
+            else
+                m->ops->counts(m, p, me, &c, &d);
+            if (c != rc) return m->ops->size_mismatch(m, p, c * es, rc * es);
+        } else {
+            d = count * (size_t)me;
+        }
+        if (p == me)
+            memcpy(o->recv + rd * es, o->send + d * es, rc * es);
+        else
+            PCCHECK(m->ops->read(m, p, 0, d * es, o->recv + rd * es, rc * es));
+    }
+    return podcclSuccess;
+}
+
+static podcclResult_t cma_work(pc_md *m, const pc_args *a, const cma_op *o) {
+    int n = m->n, me = m->me;
+    size_t es = o->es, B = a->count * es;
     switch (a->coll) {
-    case PC_ALLREDUCE: {
-        size_t first = blk_off(count, n, me), len = blk_off(count, n, me + 1) - first;
-        PCCHECK(enter_all(comm, seq));
-        PCCHECK(reduce_slice(comm, a, send, recv + first * es, first, len, seq, 1));
-        for (int i = 1; i < n; i++) {
-            int p = (me + i) % n;
-            size_t f = blk_off(count, n, p);
-            PCCHECK(
-                gather_slice(comm, p, 1, recv + f * es, f, blk_off(count, n, p + 1) - f, es, seq));
-        }
-        break;
-    }
-    case PC_REDUCE: {
-        size_t first = blk_off(count, n, me), len = blk_off(count, n, me + 1) - first;
-        PCCHECK(enter_all(comm, seq));
-        char *dst = me == a->root ? recv + first * es : aux;
-        PCCHECK(reduce_slice(comm, a, send, dst, first, len, seq, 1));
-        if (me == a->root)
-            for (int i = 1; i < n; i++) {
-                int p = (me + i) % n;
-                size_t f = blk_off(count, n, p);
-                /* The peer reduced into its aux buffer, which starts at its slice. */
-                PCCHECK(gather_slice(comm, p, 2, recv + f * es, 0, blk_off(count, n, p + 1) - f, es,
-                                     seq));
-            }
-        break;
-    }
+    case PC_ALLREDUCE:
+    case PC_REDUCE:
+        return reduce_gather(m, a, o, a->coll == PC_REDUCE);
     case PC_REDUCESCATTER:
-        PCCHECK(enter_all(comm, seq));
-        PCCHECK(reduce_slice(comm, a, send, recv, (size_t)me * count, count, seq, 0));
-        break;
-    case PC_ALLGATHER: {
-        size_t B = count * es;
-        if (send != recv + (size_t)me * B) memcpy(recv + (size_t)me * B, send, B);
+        PCCHECK(enter_all(m, o->seq));
+        return reduce_slice(m, a, o->send, o->recv, (size_t)me * a->count, a->count, o->seq, 0,
+                            o->tmp);
+    case PC_ALLGATHER:
+        if (o->send != o->recv + (size_t)me * B) memcpy(o->recv + (size_t)me * B, o->send, B);
         for (int i = 1; i < n; i++) {
             int p = (me + i) % n;
-            PCCHECK(enter(comm, p, seq));
-            PCCHECK(md_cma_read(comm, p, 0, 0, recv + (size_t)p * B, B));
+            PCCHECK(m->ops->enter(m, p, o->seq));
+            PCCHECK(m->ops->read(m, p, 0, 0, o->recv + (size_t)p * B, B));
         }
-        break;
-    }
+        return podcclSuccess;
     case PC_BROADCAST:
         if (me == a->root) {
-            if (send != recv) memcpy(recv, send, count * es);
-        } else {
-            PCCHECK(enter(comm, a->root, seq));
-            PCCHECK(md_cma_read(comm, a->root, 0, 0, recv, count * es));
+            if (o->send != o->recv) memcpy(o->recv, o->send, B);
+            return podcclSuccess;
         }
-        break;
+        PCCHECK(m->ops->enter(m, a->root, o->seq));
+        return m->ops->read(m, a->root, 0, 0, o->recv, B);
     case PC_ALLTOALL:
     case PC_ALLTOALLV:
-        for (int i = 0; i < n; i++) {
-            int p = (me + i) % n;
-            size_t c, d, rc = cnt ? cnt[2 * n + p] : count,
-                         rd = cnt ? cnt[3 * n + p] : count * (size_t)p;
-            if (p != me) PCCHECK(enter(comm, p, seq));
-            if (cnt) {
-                if (p == me)
-                    c = cnt[me], d = cnt[n + me];
-                else
-                    md_cma_counts(comm, p, me, &c, &d);
-                if (c != rc) /* both sides' counts, in bytes */
-                    return pc_size_mismatch(comm, p, &comm->ex->cur, c * es, rc * es);
-            } else {
-                d = count * (size_t)me;
-            }
-            if (p == me)
-                memcpy(recv + rd * es, send + d * es, rc * es);
-            else
-                PCCHECK(md_cma_read(comm, p, 0, d * es, recv + rd * es, rc * es));
-        }
-        break;
+        return alltoall(m, a, o);
     default:
-        return pc_err(comm, podcclInternalError, "cma: collective %d unsupported", a->coll);
+        return pc_err(m->comm, podcclInternalError, "cma: collective %d unsupported", a->coll);
     }
-    md_word_set(comm, MD_W_CMA_DONE, seq);
+}
+
+static podcclResult_t cma_run(pc_md *m, const pc_args *a) {
+    int n = m->n;
+    cma_op o = {.send = a->sendbuff, .recv = a->recvbuff, .es = pc_type_size(a->dtype)};
+    size_t need = cma_tmp_bytes(m, a);
+    o.tmp = m->ops->tmp(m, need);
+    if (need && !o.tmp) return podcclSystemError;
+    o.seq = ++*m->cma_seq;
+    if (a->coll == PC_ALLTOALL && o.send == o.recv) {
+        /* In place: peers read the old data. */
+        memcpy(o.tmp, o.send, a->count * o.es * (size_t)n);
+        o.send = o.tmp;
+    }
+    if (a->coll == PC_REDUCE) o.aux = o.tmp + (size_t)(n - 1) * piece_elems(m, o.es) * o.es;
+    const size_t *cnt = a->counts;
+    size_t decl[3];
+    declared(m, a, decl);
+    m->ops->publish(m, (const void *const[3]){o.send, o.recv, o.aux}, decl, cnt,
+                    cnt ? cnt + n : NULL);
+    m->ops->set(m, MD_W_CMA_ENTER, o.seq);
+    PCCHECK(cma_work(m, a, &o));
+    m->ops->set(m, MD_W_CMA_DONE, o.seq);
     /* Peers may still be reading this rank's buffers: wait for the ones that do. */
-    if (a->coll == PC_BROADCAST && me != a->root) return podcclSuccess;
-    return wait_all(comm, MD_W_CMA_DONE, seq);
+    if (a->coll == PC_BROADCAST && m->me != a->root) return podcclSuccess;
+    return wait_all(m, MD_W_CMA_DONE, o.seq);
 }
 
 static int can_run(const pc_env *e, const pc_args *a, char *why, size_t len) {

@@ -8,10 +8,8 @@
  * every peer finished reading operation seq-D from the same buffer; senders of broadcast and
  * reduce can run D operations ahead of their readers. */
 #include "algorithms/flat.h"
-#include "src/comm.h"
-#include "src/memdom.h"
 
-size_t direct_bytes_needed(const pc_args *a, int n) {
+static size_t direct_bytes_needed(const pc_args *a, int n) {
     size_t es = pc_type_size(a->dtype);
     switch (a->coll) {
     case PC_ALLREDUCE:
@@ -36,64 +34,52 @@ size_t direct_bytes_needed(const pc_args *a, int n) {
  * reader that finds a different one knows the ranks called different operations, and says so,
  * naming both, instead of computing garbage. */
 #define HDR 16
-static _Atomic uint64_t *seq_word(podcclComm_t comm, int r, uint64_t seq) {
-    return (_Atomic uint64_t *)md_direct_buf(comm, r, seq);
+static _Atomic uint64_t *seq_word(pc_md *m, int r, uint64_t seq) {
+    return (_Atomic uint64_t *)m->ops->direct_buf(m, r, seq);
 }
-static const char *data_of(podcclComm_t comm, int r, uint64_t seq) {
-    return md_direct_buf(comm, r, seq) + HDR;
-}
-
-static uint64_t *print_of(podcclComm_t comm, int r, uint64_t seq) {
-    return (uint64_t *)(md_direct_buf(comm, r, seq) + 8);
+static const char *data_of(pc_md *m, int r, uint64_t seq) {
+    return m->ops->direct_buf(m, r, seq) + HDR;
 }
 
-/* Peer r posted another operation into this slot: find its signature among those it
- * published (by the hash in the slot) to name both calls. */
-static podcclResult_t mismatch(podcclComm_t comm, int r, uint64_t hash) {
-    pc_sig theirs = {.hash = hash, .coll = -1}, g;
-    uint64_t last = md_sig_last(comm, r);
-    for (uint64_t s = last; s > 0 && s + PC_SIG_HIST > last; s--)
-        if (md_sig_get(comm, r, s, &g) && g.hash == hash) {
-            theirs = g;
-            break;
-        }
-    return pc_mismatch(comm, comm->topo->local_ranks[r], &theirs);
+static uint64_t *print_of(pc_md *m, int r, uint64_t seq) {
+    return (uint64_t *)(m->ops->direct_buf(m, r, seq) + 8);
 }
 
-static podcclResult_t wait_posted(podcclComm_t comm, int r, uint64_t seq, uint64_t fp) {
-    PCCHECK(md_wait_ge(comm, r, seq_word(comm, r, seq), seq));
-    uint64_t got = atomic_load_explicit(seq_word(comm, r, seq), memory_order_acquire);
-    if (got != seq || *print_of(comm, r, seq) != fp)
-        return mismatch(comm, r, *print_of(comm, r, seq));
+/* A peer that posted another operation into this slot is named with its call (found by the
+ * hash in the slot among the signatures it published). */
+static podcclResult_t wait_posted(pc_md *m, int r, uint64_t seq, uint64_t fp) {
+    PCCHECK(m->ops->wait_ge(m, r, seq_word(m, r, seq), seq));
+    uint64_t got = atomic_load_explicit(seq_word(m, r, seq), memory_order_acquire);
+    if (got != seq || *print_of(m, r, seq) != fp)
+        return m->ops->mismatch(m, r, *print_of(m, r, seq));
     return podcclSuccess;
 }
 
-static podcclResult_t wait_all_posted(podcclComm_t comm, uint64_t seq, uint64_t fp) {
-    for (int i = 1; i < comm->nranks; i++)
-        PCCHECK(wait_posted(comm, (comm->rank + i) % comm->nranks, seq, fp));
-    comm->ex->direct_synced = seq;
+static podcclResult_t wait_all_posted(pc_md *m, uint64_t seq, uint64_t fp) {
+    for (int i = 1; i < m->n; i++) PCCHECK(wait_posted(m, (m->me + i) % m->n, seq, fp));
+    *m->direct_synced = seq;
     return podcclSuccess;
 }
 
-podcclResult_t direct_run(podcclComm_t comm, const pc_args *a) {
-    int n = comm->nranks, me = comm->rank;
+static podcclResult_t direct_run(pc_md *m, const pc_args *a) {
+    int n = m->n, me = m->me;
     size_t es = pc_type_size(a->dtype), bytes = direct_bytes_needed(a, n);
-    uint64_t seq = ++comm->ex->direct_seq;
+    uint64_t seq = ++*m->direct_seq;
     /* This slot was last read in operation seq-D. A rank that posted seq-D+1 had finished
      * seq-D; if this rank did not see every peer post that, ask for their done words. */
-    uint64_t D = (uint64_t)md_direct_slots(comm);
-    if (seq > D && comm->ex->direct_synced < seq - D + 1)
+    uint64_t D = (uint64_t)m->slots;
+    if (seq > D && *m->direct_synced < seq - D + 1)
         for (int i = 1; i < n; i++)
-            PCCHECK(md_word_wait(comm, (me + i) % n, MD_W_DIRECT_DONE, seq - D));
+            PCCHECK(m->ops->wait(m, (me + i) % n, MD_W_DIRECT_DONE, seq - D));
     int writes = a->coll != PC_BARRIER && (a->coll != PC_BROADCAST || me == a->root);
-    uint64_t fp = comm->ex->cur.hash;
-    if (writes && bytes) memcpy(md_direct_buf(comm, me, seq) + HDR, a->sendbuff, bytes);
-    *print_of(comm, me, seq) = fp;
-    atomic_store_explicit(seq_word(comm, me, seq), seq, memory_order_release);
+    uint64_t fp = m->hash;
+    if (writes && bytes) memcpy(m->ops->direct_buf(m, me, seq) + HDR, a->sendbuff, bytes);
+    *print_of(m, me, seq) = fp;
+    atomic_store_explicit(seq_word(m, me, seq), seq, memory_order_release);
 
     const char *srcs[64];
     const char **src = n <= 64 ? srcs : malloc(sizeof(char *) * (size_t)n);
-    if (!src) return pc_err(comm, podcclSystemError, "out of memory");
+    if (!src) return pc_err(m->comm, podcclSystemError, "out of memory");
     podcclResult_t res = podcclSuccess;
     switch (a->coll) {
     case PC_REDUCE:
@@ -102,9 +88,9 @@ podcclResult_t direct_run(podcclComm_t comm, const pc_args *a) {
     case PC_ALLREDUCE:
     case PC_REDUCESCATTER: {
         size_t off = a->coll == PC_REDUCESCATTER ? (size_t)me * a->count * es : 0;
-        PCCHECKGOTO(wait_all_posted(comm, seq, fp), res, out);
+        PCCHECKGOTO(wait_all_posted(m, seq, fp), res, out);
         /* Same source order on every rank: identical bits everywhere, also for floats. */
-        for (int i = 0; i < n; i++) src[i] = data_of(comm, i, seq) + off;
+        for (int i = 0; i < n; i++) src[i] = data_of(m, i, seq) + off;
         if (a->count)
             pc_reduce_n(a->recvbuff, (const void *const *)src, n, a->count, a->dtype, a->op);
         break;
@@ -114,24 +100,24 @@ podcclResult_t direct_run(podcclComm_t comm, const pc_args *a) {
         size_t B = a->count * es, from = a->coll == PC_ALLTOALL ? (size_t)me * B : 0;
         for (int i = 1; i <= n; i++) {
             int p = (me + i) % n;
-            if (p != me) PCCHECKGOTO(wait_posted(comm, p, seq, fp), res, out);
-            if (B) memcpy((char *)a->recvbuff + (size_t)p * B, data_of(comm, p, seq) + from, B);
+            if (p != me) PCCHECKGOTO(wait_posted(m, p, seq, fp), res, out);
+            if (B) memcpy((char *)a->recvbuff + (size_t)p * B, data_of(m, p, seq) + from, B);
         }
-        comm->ex->direct_synced = seq;
+        *m->direct_synced = seq;
         break;
     }
     case PC_BROADCAST:
-        if (me != a->root) PCCHECKGOTO(wait_posted(comm, a->root, seq, fp), res, out);
-        if (bytes && a->recvbuff != data_of(comm, a->root, seq))
-            memmove(a->recvbuff, data_of(comm, a->root, seq), bytes);
+        if (me != a->root) PCCHECKGOTO(wait_posted(m, a->root, seq, fp), res, out);
+        if (bytes && a->recvbuff != data_of(m, a->root, seq))
+            memmove(a->recvbuff, data_of(m, a->root, seq), bytes);
         break;
     case PC_BARRIER:
-        PCCHECKGOTO(wait_all_posted(comm, seq, fp), res, out);
+        PCCHECKGOTO(wait_all_posted(m, seq, fp), res, out);
         break;
     default:
-        res = pc_err(comm, podcclInternalError, "direct: collective %d unsupported", a->coll);
+        res = pc_err(m->comm, podcclInternalError, "direct: collective %d unsupported", a->coll);
     }
-    md_word_set(comm, MD_W_DIRECT_DONE, seq);
+    m->ops->set(m, MD_W_DIRECT_DONE, seq);
 out:
     if (src != srcs) free(src);
     return res;

@@ -18,17 +18,19 @@ socklen_t boot_addr_len(const pc_sockaddr *a) {
     return a->sa.sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
+const char *boot_addr_ip(const pc_sockaddr *a, char *buf, size_t n) {
+    if (n) *buf = 0;
+    if (a->sa.sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &a->sin6.sin6_addr, buf, (socklen_t)n);
+    else if (a->sa.sa_family == AF_INET)
+        inet_ntop(AF_INET, &a->sin.sin_addr, buf, (socklen_t)n);
+    return buf;
+}
+
 const char *boot_addr_str(const pc_sockaddr *a, char *buf, size_t n) {
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port;
-    if (a->sa.sa_family == AF_INET6) {
-        inet_ntop(AF_INET6, &a->sin6.sin6_addr, ip, sizeof(ip));
-        port = ntohs(a->sin6.sin6_port);
-    } else {
-        inet_ntop(AF_INET, &a->sin.sin_addr, ip, sizeof(ip));
-        port = ntohs(a->sin.sin_port);
-    }
-    snprintf(buf, n, "%s:%d", ip, port);
+    char ip[INET6_ADDRSTRLEN];
+    int port = ntohs(a->sa.sa_family == AF_INET6 ? a->sin6.sin6_port : a->sin.sin_port);
+    snprintf(buf, n, "%s:%d", *boot_addr_ip(a, ip, sizeof(ip)) ? ip : "?", port);
     return buf;
 }
 

@@ -12,6 +12,8 @@
 #define BOOT_HANDSHAKE_S 5.0
 
 socklen_t boot_addr_len(const pc_sockaddr *a);
+/* "10.0.0.1" / "fe80::1" ("" for another family), and the same with ":port". */
+const char *boot_addr_ip(const pc_sockaddr *a, char *buf, size_t n);
 const char *boot_addr_str(const pc_sockaddr *a, char *buf, size_t n);
 podcclResult_t boot_wait_fd(int fd, short ev, double deadline, const char *what);
 podcclResult_t boot_send_all(int fd, const void *buf, size_t n, double deadline);

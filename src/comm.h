@@ -1,7 +1,8 @@
 /* The communicator: its identity and errors, and pointers to its parts, each owned by one
- * module: topology (topo.c), connections (comm.c, with the transports), executor state
- * (exec.c, read by the memory-semantic algorithms), the planner's state (tune.c), and the
- * liveness domain (wait.h). Only comm.c creates and destroys it. */
+ * module: topology (topo.c), connections (conn.c, with the transports), executor state
+ * (exec.c and memdom.c; enqueue.c numbers operations), the planner's state (tune.c), and the
+ * liveness domain (wait.h). Only init.c creates and destroys it; comm.c keeps the set of live
+ * communicators. */
 #ifndef PODCCL_COMM_H
 #define PODCCL_COMM_H
 
@@ -17,15 +18,19 @@
 #define PC_COMM_MAGIC 0x636f6d6d706f6463ull
 #define PC_COMM_DEAD 0xdeaddeaddeaddeadull
 
-/* Connections to peers: the first transport that reaches each (comm.c). */
+/* Connections to peers: the first transport that reaches each (src/conn.c). */
 typedef struct pc_conns {
+    pc_tp_ctx ctx;           /* what every transport of this communicator gets */
     const pc_transport **tp; /* [nranks] */
     void **conn;             /* [nranks] */
-    struct shm_domain *shm;  /* shm listen object: this rank's segment and peers' mappings */
+    void *shm;               /* shm listen object: this rank's segment and peers' mappings, also
+                                the memory-semantic and liveness domain object */
+    const pc_memdom_ops *md; /* the memory-semantic domain's operations (NULL: none) */
     pc_props shm_props;
     const pc_transport *net; /* network transport to other hosts (ofi or ib), NULL on one host */
     void *net_listen;        /* its listen object (endpoint, device context) */
     pc_props net_props;
+    int single_copy; /* every pair of ranks in the domain may use process_vm_readv */
 } pc_conns;
 
 /* Executor resources and the memory-semantic algorithms' counters (exec.c, direct.c, cma.c). */
@@ -52,7 +57,6 @@ typedef struct pc_exec_state {
 } pc_exec_state;
 
 struct pc_tune_state;
-struct pc_live_ops;
 
 struct podcclComm {
     pc_errs err; /* first: the utilities reach it through pc_errs_of (core.h) */
@@ -66,7 +70,7 @@ struct podcclComm {
     pc_conns *tr;
     pc_exec_state *ex;
     struct pc_tune_state *tune;
-    const struct pc_live_ops *live; /* liveness domain (shared memory), or NULL */
+    const pc_live_ops *live; /* liveness domain (shared memory), or NULL */
     void *live_dom;
 
     _Atomic int aborted;
@@ -85,6 +89,11 @@ int pc_comm_live(podcclComm_t comm, uint64_t *serial);
  * the serial. */
 int pc_comm_acquire(podcclComm_t comm, uint64_t serial, uint64_t *got);
 void pc_comm_release(podcclComm_t comm);
+/* Takes comm out of the set, if it is still registration `serial`; 1 if it was. */
+int pc_comm_unregister(podcclComm_t comm, uint64_t serial);
+/* podcclInvalidArgument naming fn when comm is NULL or not a live communicator; else
+ * podcclSuccess with its registration in *serial (if not NULL). Takes no reference. */
+podcclResult_t pc_comm_check_live(podcclComm_t comm, const char *fn, uint64_t *serial);
 /* Grows comm->ex->tmp to at least bytes. */
 podcclResult_t pc_comm_tmp(podcclComm_t comm, size_t bytes);
 

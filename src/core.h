@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "podccl.h"
+#include "podccl_net.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -70,16 +71,7 @@ podcclResult_t pc_comm_async(podcclComm_t comm);
 
 /* ---- Logging (debug.c) ---------------------------------------------------------------------- */
 
-enum { PC_LOG_NONE = 0, PC_LOG_WARN = 1, PC_LOG_INFO = 2, PC_LOG_TRACE = 3 };
-enum {
-    PC_SUB_INIT = 1 << 0,
-    PC_SUB_COLL = 1 << 1,
-    PC_SUB_TUNE = 1 << 2,
-    PC_SUB_SHM = 1 << 3,
-    PC_SUB_NET = 1 << 4,
-    PC_SUB_BOOT = 1 << 5,
-    PC_SUB_ALL = 0xffff
-};
+/* Levels and subsystems: PC_LOG_*, PC_SUB_* (podccl_net.h, which transport modules share). */
 extern int pc_log_level;
 void pc_log_init(void);
 /* Sets the rank shown in this thread's log lines. */

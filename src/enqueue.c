@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include "src/exec.h"
+#include "src/sig.h"
 #include "src/trace.h"
 #include "src/tune.h"
 
@@ -207,53 +208,6 @@ static podcclResult_t check_args(podcclComm_t comm, const pc_args *a) {
 
 /* ---- running ----------------------------------------------------------------------------- */
 
-/* Pipeline chunk. On one host, PODCCL_CHUNK_BYTES. Across hosts, a collective's per-peer block
- * is cut into at least 8 chunks (down to 16 KiB): a small collective's chunks then fit the
- * network transport's eager path (no clear-to-send round trip, and no wait for a receiver that
- * enters the call late), a large one's take the one-sided path in chunks of PODCCL_CHUNK_BYTES.
- * Every rank computes the same value: it depends only on arguments that all ranks pass alike
- * (all-to-all-v, whose counts differ between ranks, keeps PODCCL_CHUNK_BYTES). */
-static size_t chunk_for(podcclComm_t comm, const pc_args *a) {
-    size_t chunk = comm->ex->chunk_bytes, es = pc_type_size(a->dtype), block;
-    if (!comm->tr->net) return chunk;
-    switch (a->coll) {
-    case PC_ALLREDUCE:
-        block = a->count * es / (size_t)comm->nranks;
-        break;
-    case PC_ALLGATHER:
-    case PC_REDUCESCATTER:
-    case PC_ALLTOALL:
-    case PC_BROADCAST:
-    case PC_REDUCE:
-        block = a->count * es;
-        break;
-    default:
-        return chunk;
-    }
-    size_t c = block / 8 / 64 * 64;
-    if (c < 16384) c = 16384;
-    return c < chunk ? c : chunk;
-}
-
-/* Builds the schedule of a registered algorithm: its temporary, the pipeline chunk and the
- * segments of hierarchical plans are the same on every rank. */
-static podcclResult_t build(podcclComm_t comm, const pc_algo_desc *d, const pc_args *a,
-                            pc_sched *s) {
-    const pc_levels *lv = &comm->topo->lv;
-    size_t chunk = chunk_for(comm, a);
-    s->dtype = a->dtype, s->op = a->op;
-    if (d->tmp_bytes) PCCHECK(pc_comm_tmp(comm, d->tmp_bytes(lv, a)));
-    size_t es = pc_type_size(a->dtype), whole = a->count * es;
-    if (a->coll == PC_ALLGATHER || a->coll == PC_REDUCESCATTER || a->coll == PC_ALLTOALL)
-        whole *= (size_t)comm->nranks;
-    pc_build_ctx ctx = {
-        .lv = lv,
-        .chunk = chunk,
-        .tmp = comm->ex->tmp,
-        .segments = hier_segments_max(lv, whole, chunk, (int)pc_param_int("PODCCL_HIER_SEGMENTS"))};
-    return d->build(s, a, &ctx);
-}
-
 /* Whether an error breaks the communicator (podccl.h, NCCL's rule): every error but
  * InvalidArgument does once data may have moved (started: a mismatch found mid-operation is an
  * InvalidUsage that breaks it). Before that, InvalidUsage (a forced algorithm that cannot run
@@ -282,17 +236,7 @@ podcclResult_t pc_run(podcclComm_t comm, const pc_args *a) {
         pthread_mutex_unlock(&comm->use_lock);
         return res;
     }
-    if (res == podcclSuccess) {
-        if (algo->run) {
-            started = 1;
-            res = algo->run(comm, a);
-        } else {
-            pc_sched s = {0};
-            res = build(comm, algo, a, &s);
-            if (res == podcclSuccess) started = 1, res = pc_exec(comm, &s);
-            sched_free(&s);
-        }
-    }
+    if (res == podcclSuccess) res = pc_exec_call(comm, algo, a, &started);
     if (res == podcclSuccess && a->op == podcclAvg) {
         if (a->coll == PC_ALLREDUCE || a->coll == PC_REDUCESCATTER ||
             (a->coll == PC_REDUCE && comm->rank == a->root))

@@ -203,6 +203,14 @@ static const pc_param params[] = {
      "`ib` when every rank has a usable RDMA device, else `ofi`. All ranks must agree; a "
      "transport that some rank cannot run is an error naming that rank and the reason. Ranks "
      "on the same host always use shared memory."},
+    {"PODCCL_NET_PLUGIN", "net", NULL, STR(400),
+     "an out-of-tree network transport module: a path, or NAME for podccl-net-NAME.so in "
+     "podccl's module folders; it is then the only network transport (PODCCL_NET does not apply)",
+     "an out-of-tree network transport module (`include/podccl_net.h`, ABI version 1): a path, "
+     "or `NAME` for `podccl-net-NAME.so` next to libpodccl.so, in its `podccl/` folder or in the "
+     "folder make install puts modules in. It is then the only network transport, used when the "
+     "ranks span hosts (`PODCCL_NET` does not apply); a module of another ABI version fails init "
+     "with `podcclInvalidArgument` naming both versions (docs/multihost.md)."},
     {"PODCCL_NET_SEND_DEPTH", "net", "auto", INT_AUTO(1, 64),
      "chunks in flight per network peer on the sending side (receives run 4 x "
      "PODCCL_MAX_INFLIGHT deep; values above PODCCL_MAX_INFLIGHT count as it); auto: the "

@@ -1,5 +1,7 @@
 #include "src/topo.h"
 
+#include "src/boot_sock.h"
+
 #include <arpa/inet.h>
 #include <hwloc.h>
 #include <sys/stat.h>
@@ -57,10 +59,7 @@ podcclResult_t topo_local_info(const pc_sockaddr *a, pc_host_info *info) {
     memset(info, 0, sizeof(*info));
     const char *id = pc_param_str("PODCCL_HOSTID");
     snprintf(info->hostid, sizeof(info->hostid), "%s", id ? id : "");
-    if (a->sa.sa_family == AF_INET)
-        inet_ntop(AF_INET, &a->sin.sin_addr, info->addr, sizeof(info->addr));
-    else if (a->sa.sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &a->sin6.sin6_addr, info->addr, sizeof(info->addr));
+    boot_addr_ip(a, info->addr, sizeof(info->addr));
     gethostname(info->host, sizeof(info->host) - 1);
     char boot[64] = "";
     FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");

@@ -1,31 +1,11 @@
 /* Waiting and liveness: how a rank waits without burning a core, and how it learns that a peer
  * died, stopped, or broke. The executor, the memory-semantic algorithms and the shared-memory
  * domain wait through this module; a domain that can see peers (shared memory: heartbeats,
- * pidfds, failure words) plugs in through pc_live_ops, so that this module and the domain do not
- * include each other. */
+ * pidfds, failure words) plugs in through pc_live_ops (transports/transport.h). */
 #ifndef PODCCL_WAIT_H
 #define PODCCL_WAIT_H
 
 #include "src/comm.h"
-
-/* What a liveness domain offers (the shared-memory domain implements it: transports/shm). */
-typedef struct pc_live_ops {
-    /* Refreshes this rank's heartbeat (ms of CLOCK_MONOTONIC). */
-    void (*heartbeat)(void *dom, uint64_t now_ms);
-    /* The peer in the domain that refreshed its heartbeat longest ago, more than a second:
-     * stopped, or not calling the collective at all; -1 if none. */
-    int (*stalest)(void *dom, double now);
-    /* 1 if peer (a global rank in the domain) has exited. */
-    int (*peer_dead)(void *dom, int peer);
-    /* Tells the domain's ranks that this rank broke because of culprit (rc). Only the first
-     * call counts: later failures are its consequences. */
-    void (*publish_failure)(void *dom, int culprit, podcclResult_t rc);
-    /* 1 if this rank published a failure: its culprit and error. */
-    int (*published)(void *dom, int *culprit, podcclResult_t *rc);
-    /* 1 if a peer published a failure (it may have exited since): its culprit, who reported it,
-     * and the error. */
-    int (*failure_seen)(void *dom, int *culprit, int *reporter, podcclResult_t *rc);
-} pc_live_ops;
 
 /* Waiting without progress: spin briefly, then yield the core (runs with more ranks than
  * cores stay fast); every few milliseconds check abort, the peers' liveness and the timeout. */

@@ -40,7 +40,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "transports/ib/ib.h"
+#include "transports/ib/ib_dev.h"
+#include "transports/ib/ib_reg.h"
 
 #define IB_MAGIC 0x62696370u /* "pcib" */
 #define IB_VERSION 2         /* 2: clear-to-sends carry the operation's signature */
@@ -62,7 +63,7 @@ typedef struct {
     int32_t rank;
     uint32_t slot_bytes, nslots;
     uint64_t nonce;
-    pc_sockaddr addr; /* the listening id's address and port */
+    ib_sockaddr addr; /* the listening id's address and port */
     char dev[48];
 } ib_handle;
 _Static_assert(sizeof(ib_handle) <= PC_HANDLE_BYTES, "ib handle too large");
@@ -107,7 +108,7 @@ typedef struct ib_req {
 } ib_req;
 
 typedef struct ib_listen {
-    podcclComm_t comm;
+    const pc_tp_ctx *ctx;
     struct rdma_event_channel *ch;
     struct rdma_cm_id *lid;
     struct ibv_context **devs;
@@ -121,7 +122,7 @@ typedef struct ib_listen {
     int sq_depth, rq_depth; /* per queue pair */
     struct ib_conn **conns; /* [nranks] */
     unsigned polls, gen;
-    pc_sockaddr addr; /* bound address, with the port */
+    ib_sockaddr addr; /* bound address, with the port */
     char provider[96];
 } ib_listen;
 
@@ -130,7 +131,7 @@ typedef struct ib_conn {
     int peer, state, tries, gen, disconnected;
     struct rdma_cm_id *id;
     struct ibv_qp *qp;
-    pc_sockaddr peer_addr;
+    ib_sockaddr peer_addr;
     uint64_t peer_nonce, target_nonce;
     double t0, retry_at; /* first attempt; when the connector may try again */
     /* Staging, one registered block: receive slots, send slots, control receive and send
@@ -186,7 +187,7 @@ static void conn_fail(ib_conn *c, podcclResult_t rc, int weak, const char *fmt, 
     vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
     va_end(ap);
     c->err = rc, c->err_weak = weak;
-    pc_log(PC_LOG_INFO, PC_SUB_NET, "ib: %s", c->errmsg);
+    TP_LOG(c->L->ctx, PC_LOG_INFO, PC_SUB_NET, "ib: %s", c->errmsg);
 }
 
 /* Records a failure while connecting: retry (the connector starts over) or give up. */
@@ -199,19 +200,19 @@ static void setup_fail(ib_conn *c, int retry, podcclResult_t rc, const char *fmt
     va_end(ap);
     c->err = rc;
     c->state = retry ? C_RETRY : C_FAILED;
-    c->retry_at = pc_now() + 0.5 * c->tries; /* back off: 0.5 s, 1 s, ... */
-    pc_log(PC_LOG_INFO, PC_SUB_NET, "ib: %s%s", c->errmsg, retry ? " (will retry)" : "");
+    c->retry_at = tp_now() + 0.5 * c->tries; /* back off: 0.5 s, 1 s, ... */
+    TP_LOG(c->L->ctx, PC_LOG_INFO, PC_SUB_NET, "ib: %s%s", c->errmsg, retry ? " (will retry)" : "");
 }
 
 /* ---- connection objects ------------------------------------------------------------------ */
 
 /* A connection towards peer with its registered staging block; no cm id or QP yet. */
 static podcclResult_t conn_new(ib_listen *L, int peer, ib_conn **out) {
-    podcclComm_t comm = L->comm;
+    const pc_tp_ctx *ctx = L->ctx;
     ib_conn *c = calloc(1, sizeof(*c));
-    if (!c) return pc_err(comm, podcclSystemError, "out of memory");
+    if (!c) return TP_ERR(ctx, podcclSystemError, "out of memory");
     c->L = L, c->peer = peer, c->C = 2 * L->R, c->gen = (int)(++L->gen & 0xff);
-    c->t0 = pc_now();
+    c->t0 = tp_now();
     size_t slots = 2 * (size_t)L->R * L->slot;
     size_t ctrl = sizeof(ib_cts) * (size_t)(L->rq_depth + c->C);
     size_t bytes = (slots + ctrl + 4095) / 4096 * 4096;
@@ -219,16 +220,16 @@ static podcclResult_t conn_new(ib_listen *L, int peer, ib_conn **out) {
     c->ss_owner = calloc((size_t)L->R, sizeof(ib_req *));
     if (!c->ctsq || !c->ss_owner || posix_memalign((void **)&c->mem, 4096, bytes)) {
         free(c->ctsq), free(c->ss_owner), free(c);
-        return pc_err(comm, podcclSystemError,
+        return TP_ERR(ctx, podcclSystemError,
                       "rank %d: cannot allocate %zu bytes of ib staging memory for rank %d",
-                      comm->rank, bytes, peer);
+                      ctx->rank, bytes, peer);
     }
     memset(c->mem + slots, 0, bytes - slots);
     c->rslots = c->mem;
     c->sslots = c->mem + (size_t)L->R * L->slot;
     c->ctrl_recv = (ib_cts *)(c->mem + slots);
     c->ctrl_send = c->ctrl_recv + L->rq_depth;
-    podcclResult_t r = ib_reg_get(comm, &L->reg, c->mem, bytes, &c->reg);
+    podcclResult_t r = ib_reg_get(ctx, &L->reg, c->mem, bytes, &c->reg);
     if (r != podcclSuccess) {
         free(c->mem), free(c->ctsq), free(c->ss_owner), free(c);
         return r;
@@ -269,7 +270,8 @@ static int conn_make_qp(ib_conn *c, struct rdma_cm_id *id) {
     ib_listen *L = c->L;
     uint8_t t = ACK_TIMEOUT;
     if (rdma_set_option(id, RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &t, sizeof(t)))
-        pc_log(PC_LOG_INFO, PC_SUB_NET, "ib: cannot set the ACK timeout: %s", strerror(errno));
+        TP_LOG(c->L->ctx, PC_LOG_INFO, PC_SUB_NET, "ib: cannot set the ACK timeout: %s",
+               strerror(errno));
     struct ibv_qp_init_attr a;
     memset(&a, 0, sizeof(a));
     a.send_cq = a.recv_cq = L->cq;
@@ -308,14 +310,14 @@ static void conn_start(ib_conn *c) {
     c->gen = (int)(++L->gen & 0xff);
     c->tries++;
     if (rdma_create_id(L->ch, &c->id, c, RDMA_PS_TCP)) {
-        setup_fail(c, 0, podcclSystemError, "rank %d: rdma_create_id for rank %d: %s",
-                   L->comm->rank, c->peer, strerror(errno));
+        setup_fail(c, 0, podcclSystemError, "rank %d: rdma_create_id for rank %d: %s", L->ctx->rank,
+                   c->peer, strerror(errno));
         return;
     }
-    pc_sockaddr src = L->dc.addr;
+    ib_sockaddr src = L->dc.addr;
     if (rdma_resolve_addr(c->id, &src.sa, &c->peer_addr.sa, RESOLVE_MS)) {
         setup_fail(c, 1, podcclRemoteError, "rank %d: rdma_resolve_addr of rank %d at %s: %s",
-                   L->comm->rank, c->peer, a, strerror(errno));
+                   L->ctx->rank, c->peer, a, strerror(errno));
         return;
     }
     c->state = C_ADDR;
@@ -326,7 +328,7 @@ static void conn_start(ib_conn *c) {
 /* A connect request on the listening id: accept it for a lower rank of this communicator on
  * another host, reject anything else. */
 static void on_request(ib_listen *L, struct rdma_cm_event *ev) {
-    podcclComm_t comm = L->comm;
+    const pc_tp_ctx *ctx = L->ctx;
     struct rdma_cm_id *id = ev->id;
     ib_priv p;
     memset(&p, 0, sizeof(p));
@@ -334,7 +336,7 @@ static void on_request(ib_listen *L, struct rdma_cm_event *ev) {
     if (ev->param.conn.private_data && len >= (int)sizeof(p))
         memcpy(&p, ev->param.conn.private_data, sizeof(p));
     if (p.magic != IB_MAGIC || p.version != IB_VERSION || p.target_nonce != L->nonce ||
-        p.rank < 0 || p.rank >= comm->rank || comm->topo->host_of[p.rank] == comm->topo->host)
+        p.rank < 0 || p.rank >= ctx->rank || ctx->host_of[p.rank] == ctx->host)
         reason = REJ_STRAY;
     else if (p.slot_bytes != L->slot || p.nslots != (uint32_t)L->R)
         reason = REJ_GEOMETRY;
@@ -351,8 +353,8 @@ static void on_request(ib_listen *L, struct rdma_cm_event *ev) {
         ib_rej rej = {IB_MAGIC, (uint32_t)reason};
         rdma_reject(id, &rej, sizeof(rej));
         rdma_destroy_id(id);
-        pc_log(PC_LOG_INFO, PC_SUB_NET, "ib: rank %d rejected a connect request (reason %d)",
-               comm->rank, reason);
+        TP_LOG(ctx, PC_LOG_INFO, PC_SUB_NET, "ib: rank %d rejected a connect request (reason %d)",
+               ctx->rank, reason);
         return;
     }
     c->id = id, id->context = c;
@@ -366,7 +368,7 @@ static void on_request(ib_listen *L, struct rdma_cm_event *ev) {
         ib_rej rej = {IB_MAGIC, REJ_INTERNAL};
         rdma_reject(id, &rej, sizeof(rej));
         setup_fail(c, 0, podcclSystemError,
-                   "rank %d: cannot accept the connection from rank %d on %s: %s%s", comm->rank,
+                   "rank %d: cannot accept the connection from rank %d on %s: %s%s", ctx->rank,
                    p.rank, L->dc.dev, strerror(e),
                    e == ENOMEM ? " (queue pair or locked-memory limits)" : "");
     }
@@ -374,7 +376,7 @@ static void on_request(ib_listen *L, struct rdma_cm_event *ev) {
 
 /* Text for a rejected connect request. */
 static void rejected(ib_conn *c, const struct rdma_cm_event *ev) {
-    podcclComm_t comm = c->L->comm;
+    const pc_tp_ctx *ctx = c->L->ctx;
     ib_rej rej = {0, 0};
     if (ev->param.conn.private_data && ev->param.conn.private_data_len >= sizeof(rej))
         memcpy(&rej, ev->param.conn.private_data, sizeof(rej));
@@ -384,7 +386,7 @@ static void rejected(ib_conn *c, const struct rdma_cm_event *ev) {
         setup_fail(c, 1, podcclRemoteError,
                    "rank %d: rank %d at %s refused the connection (rdma_cm status %d: no "
                    "listener there; the peer exited, or the address is not its)",
-                   comm->rank, c->peer, a, ev->status);
+                   ctx->rank, c->peer, a, ev->status);
         return;
     }
     const char *why = rej.reason == REJ_STRAY      ? "it does not belong to the same communicator"
@@ -393,7 +395,7 @@ static void rejected(ib_conn *c, const struct rdma_cm_event *ev) {
                       : rej.reason == REJ_DUPLICATE ? "it is already connected to us"
                                                     : "it could not set up its side (see its log)";
     setup_fail(c, 0, rej.reason == REJ_INTERNAL ? podcclRemoteError : podcclInvalidUsage,
-               "rank %d: rank %d rejected our connection: %s", comm->rank, c->peer, why);
+               "rank %d: rank %d rejected our connection: %s", ctx->rank, c->peer, why);
 }
 
 /* One event on the communicator's channel (acked here). */
@@ -403,7 +405,7 @@ static void on_event(ib_listen *L, struct rdma_cm_event *ev) {
         return;
     }
     ib_conn *c = ev->id ? ev->id->context : NULL;
-    podcclComm_t comm = L->comm;
+    const pc_tp_ctx *ctx = L->ctx;
     enum rdma_cm_event_type type = ev->event;
     int status = ev->status;
     uint32_t rqp = ev->param.conn.qp_num;
@@ -419,31 +421,31 @@ static void on_event(ib_listen *L, struct rdma_cm_event *ev) {
             setup_fail(c, 0, podcclSystemError,
                        "rank %d: the route to rank %d (%s) leaves through device %s, not %s: "
                        "check the routing or PODCCL_IB_HCA",
-                       comm->rank, c->peer, a,
+                       ctx->rank, c->peer, a,
                        c->id->verbs ? ibv_get_device_name(c->id->verbs->device) : "?", L->dc.dev);
         else if (rdma_resolve_route(c->id, RESOLVE_MS))
             setup_fail(c, 1, podcclRemoteError, "rank %d: rdma_resolve_route to rank %d: %s",
-                       comm->rank, c->peer, strerror(errno));
+                       ctx->rank, c->peer, strerror(errno));
         else
             c->state = C_ROUTE;
         break;
     case RDMA_CM_EVENT_ROUTE_RESOLVED: {
-        ib_priv p = {IB_MAGIC,       IB_VERSION, comm->rank,      (uint32_t)L->slot,
+        ib_priv p = {IB_MAGIC,       IB_VERSION, ctx->rank,       (uint32_t)L->slot,
                      (uint32_t)L->R, 0,          c->target_nonce, L->nonce};
         int e = conn_make_qp(c, c->id);
         struct rdma_conn_param cp = conn_param(L, &p, sizeof(p));
         if (!e && rdma_connect(c->id, &cp)) e = errno;
         if (e)
             setup_fail(c, 0, podcclSystemError, "rank %d: cannot connect a QP to rank %d: %s",
-                       comm->rank, c->peer, strerror(e));
+                       ctx->rank, c->peer, strerror(e));
         else
             c->state = C_CONNECTING;
         break;
     }
     case RDMA_CM_EVENT_ESTABLISHED:
         c->state = C_UP;
-        pc_log(PC_LOG_INFO, PC_SUB_NET, "ib: rank %d <-> rank %d (%s) connected: qp %u <-> %u",
-               comm->rank, c->peer, a, c->qp ? c->qp->qp_num : 0, rqp);
+        TP_LOG(ctx, PC_LOG_INFO, PC_SUB_NET, "ib: rank %d <-> rank %d (%s) connected: qp %u <-> %u",
+               ctx->rank, c->peer, a, c->qp ? c->qp->qp_num : 0, rqp);
         break;
     case RDMA_CM_EVENT_REJECTED:
         break; /* handled above */
@@ -453,13 +455,13 @@ static void on_event(ib_listen *L, struct rdma_cm_event *ev) {
     case RDMA_CM_EVENT_CONNECT_ERROR:
         if (up) {
             conn_fail(c, podcclRemoteError, 0, "rank %d: connection with rank %d failed: %s",
-                      comm->rank, c->peer, rdma_event_str(type));
+                      ctx->rank, c->peer, rdma_event_str(type));
         } else {
             setup_fail(c, 1, podcclRemoteError,
                        "rank %d: cannot reach rank %d at %s: %s (status %d: %s): check the "
                        "network between the two hosts, the device's IP address and "
                        "PODCCL_IB_HCA / PODCCL_IB_GID_INDEX",
-                       comm->rank, c->peer, a, rdma_event_str(type), status,
+                       ctx->rank, c->peer, a, rdma_event_str(type), status,
                        strerror(status < 0 ? -status : status));
         }
         break;
@@ -469,17 +471,17 @@ static void on_event(ib_listen *L, struct rdma_cm_event *ev) {
             conn_fail(c, podcclRemoteError, 0,
                       "rank %d: rank %d closed the connection (it exited, aborted, or destroyed "
                       "its communicator)",
-                      comm->rank, c->peer);
+                      ctx->rank, c->peer);
         else
             setup_fail(c, 1, podcclRemoteError, "rank %d: rank %d disconnected while connecting",
-                       comm->rank, c->peer);
+                       ctx->rank, c->peer);
         break;
     case RDMA_CM_EVENT_DEVICE_REMOVAL:
         if (up)
-            conn_fail(c, podcclSystemError, 0, "rank %d: RDMA device %s was removed", comm->rank,
+            conn_fail(c, podcclSystemError, 0, "rank %d: RDMA device %s was removed", ctx->rank,
                       L->dc.dev);
         else
-            setup_fail(c, 0, podcclSystemError, "rank %d: RDMA device %s was removed", comm->rank,
+            setup_fail(c, 0, podcclSystemError, "rank %d: RDMA device %s was removed", ctx->rank,
                        L->dc.dev);
         break;
     default:
@@ -492,7 +494,7 @@ static podcclResult_t cm_poll(ib_listen *L) {
     struct rdma_cm_event *ev;
     while (rdma_get_cm_event(L->ch, &ev) == 0) on_event(L, ev);
     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        return pc_err(L->comm, podcclSystemError, "rank %d: rdma_get_cm_event: %s", L->comm->rank,
+        return TP_ERR(L->ctx, podcclSystemError, "rank %d: rdma_get_cm_event: %s", L->ctx->rank,
                       strerror(errno));
     return podcclSuccess;
 }
@@ -501,57 +503,57 @@ static podcclResult_t cm_poll(ib_listen *L) {
 
 /* Ranks on other hosts that the rank with the most of them talks to: sizes the per-connection
  * queues identically on every rank, so that both ends agree. */
-static int max_remote_peers(podcclComm_t comm) {
-    int *count = calloc((size_t)comm->topo->nhosts, sizeof(int)), least = comm->nranks;
-    if (!count) return comm->nranks - 1;
-    for (int r = 0; r < comm->nranks; r++) count[comm->topo->host_of[r]]++;
-    for (int h = 0; h < comm->topo->nhosts; h++)
+static int max_remote_peers(const pc_tp_ctx *ctx) {
+    int *count = calloc((size_t)ctx->nhosts, sizeof(int)), least = ctx->nranks;
+    if (!count) return ctx->nranks - 1;
+    for (int r = 0; r < ctx->nranks; r++) count[ctx->host_of[r]]++;
+    for (int h = 0; h < ctx->nhosts; h++)
         if (count[h] && count[h] < least) least = count[h];
     free(count);
-    return comm->nranks - least;
+    return ctx->nranks - least;
 }
 
 static podcclResult_t ib_close_listen(void *listen_comm);
 
 /* The transport's listen: device, port and GID, the listening cm id, PD, CQ, staging geometry,
  * and the handle {address, nonce, geometry} for the peers. */
-static podcclResult_t ib_listen_fn(podcclComm_t comm, void *handle, void **listen_comm) {
+static podcclResult_t ib_listen_fn(const pc_tp_ctx *ctx, void *handle, void **listen_comm) {
     podcclResult_t res = podcclSuccess;
     ib_listen *L = calloc(1, sizeof(*L));
-    if (!L || !(L->conns = calloc((size_t)comm->nranks, sizeof(ib_conn *)))) {
+    if (!L || !(L->conns = calloc((size_t)ctx->nranks, sizeof(ib_conn *)))) {
         free(L);
-        return pc_err(comm, podcclSystemError, "out of memory");
+        return TP_ERR(ctx, podcclSystemError, "out of memory");
     }
-    L->comm = comm;
+    L->ctx = ctx;
     int ndev = 0;
     L->ch = rdma_create_event_channel();
     if (!L->ch || fcntl(L->ch->fd, F_SETFL, fcntl(L->ch->fd, F_GETFL) | O_NONBLOCK)) {
-        res = pc_err(comm, podcclSystemError, "rank %d: rdma_create_event_channel: %s", comm->rank,
+        res = TP_ERR(ctx, podcclSystemError, "rank %d: rdma_create_event_channel: %s", ctx->rank,
                      strerror(errno));
         goto fail;
     }
     L->devs = rdma_get_devices(&ndev);
     if (!L->devs || ndev == 0) {
-        res = pc_err(comm, podcclSystemError, "rank %d: rdma_get_devices found no device: %s",
-                     comm->rank, strerror(errno));
+        res = TP_ERR(ctx, podcclSystemError, "rank %d: rdma_get_devices found no device: %s",
+                     ctx->rank, strerror(errno));
         goto fail;
     }
-    PCCHECKGOTO(ib_dev_choose(comm, L->devs, ndev, &L->dc), res, fail);
+    TP_CHECKGOTO(ib_dev_choose(ctx, L->devs, ndev, &L->dc), res, fail);
     char a[80];
     ib_addr_str(&L->dc.addr.sa, 0, a, sizeof(a));
     if (rdma_create_id(L->ch, &L->lid, NULL, RDMA_PS_TCP) ||
         rdma_bind_addr(L->lid, &L->dc.addr.sa) ||
-        rdma_listen(L->lid, comm->nranks > 128 ? comm->nranks : 128)) {
-        res = pc_err(comm, podcclSystemError, "rank %d: cannot listen with rdma_cm on %s (%s): %s",
-                     comm->rank, a, L->dc.dev, strerror(errno));
+        rdma_listen(L->lid, ctx->nranks > 128 ? ctx->nranks : 128)) {
+        res = TP_ERR(ctx, podcclSystemError, "rank %d: cannot listen with rdma_cm on %s (%s): %s",
+                     ctx->rank, a, L->dc.dev, strerror(errno));
         goto fail;
     }
     if (L->lid->verbs != L->dc.ctx) {
         res =
-            pc_err(comm, podcclSystemError,
+            TP_ERR(ctx, podcclSystemError,
                    "rank %d: address %s belongs to RDMA device %s, not to %s (the GID's): set "
                    "PODCCL_IB_GID_INDEX or PODCCL_IB_HCA",
-                   comm->rank, a,
+                   ctx->rank, a,
                    L->lid->verbs ? ibv_get_device_name(L->lid->verbs->device) : "none", L->dc.dev);
         goto fail;
     }
@@ -562,18 +564,18 @@ static podcclResult_t ib_listen_fn(podcclComm_t comm, void *handle, void **liste
     /* Geometry: slots of one chunk; as many as max_inflight while every connection's queues
      * fit the device's CQ and QP limits (rxe: 32767 CQEs). */
     const struct ibv_device_attr *da = &L->dc.dev_attr;
-    int maxp = max_remote_peers(comm), npeers = comm->nranks - comm->topo->nlocal;
-    L->slot = comm->ex->chunk_bytes < MAX_SLOT_BYTES ? comm->ex->chunk_bytes : MAX_SLOT_BYTES;
-    L->R = comm->ex->max_inflight;
+    int maxp = max_remote_peers(ctx), npeers = ctx->nranks - ctx->nlocal;
+    L->slot = ctx->chunk_bytes < MAX_SLOT_BYTES ? ctx->chunk_bytes : MAX_SLOT_BYTES;
+    L->R = ctx->max_inflight;
     int by_cq = maxp > 0 ? (da->max_cqe / maxp - 4) / 6 : L->R;
     int by_qp = (da->max_qp_wr - 2) / 3;
     if (L->R > by_cq) L->R = by_cq;
     if (L->R > by_qp) L->R = by_qp;
     if (L->R < 1) {
-        res = pc_err(comm, podcclSystemError,
+        res = TP_ERR(ctx, podcclSystemError,
                      "rank %d: device %s's completion queue (%d entries) is too small for %d "
                      "peers",
-                     comm->rank, L->dc.dev, da->max_cqe, maxp);
+                     ctx->rank, L->dc.dev, da->max_cqe, maxp);
         goto fail;
     }
     L->sq_depth = 3 * L->R + 2; /* writes (R) + clear-to-sends (2R) + an error notice */
@@ -585,20 +587,19 @@ static podcclResult_t ib_listen_fn(podcclComm_t comm, void *handle, void **liste
     L->pd = ibv_alloc_pd(L->dc.ctx);
     L->cq = L->pd ? ibv_create_cq(L->dc.ctx, cqe, NULL, NULL, 0) : NULL;
     if (!L->cq) {
-        res = pc_err(comm, podcclSystemError, "rank %d: cannot create %s of %d entries on %s: %s",
-                     comm->rank, L->pd ? "a completion queue" : "a protection domain", cqe,
+        res = TP_ERR(ctx, podcclSystemError, "rank %d: cannot create %s of %d entries on %s: %s",
+                     ctx->rank, L->pd ? "a completion queue" : "a protection domain", cqe,
                      L->dc.dev, strerror(errno));
         goto fail;
     }
     L->reg.pd = L->pd;
-    uint64_t rnd = 0, h = 0xcbf29ce484222325ull;
-    if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd)) rnd = (uint64_t)(pc_now() * 1e9);
-    for (int i = 0; i < 16; i++) h = (h ^ comm->boot.secret[i]) * 0x100000001b3ull;
-    L->nonce = rnd ^ h ^ ((uint64_t)comm->rank << 48);
+    uint64_t rnd = 0;
+    if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd)) rnd = (uint64_t)(tp_now() * 1e9);
+    L->nonce = rnd ^ ctx->job_key ^ ((uint64_t)ctx->rank << 48);
 
     ib_handle *hd = handle;
     memset(hd, 0, sizeof(*hd));
-    hd->magic = IB_MAGIC, hd->version = IB_VERSION, hd->rank = comm->rank;
+    hd->magic = IB_MAGIC, hd->version = IB_VERSION, hd->rank = ctx->rank;
     hd->slot_bytes = (uint32_t)L->slot, hd->nslots = (uint32_t)L->R, hd->nonce = L->nonce;
     hd->addr = L->addr;
     snprintf(hd->dev, sizeof(hd->dev), "%.47s", L->dc.dev);
@@ -606,10 +607,10 @@ static podcclResult_t ib_listen_fn(podcclComm_t comm, void *handle, void **liste
              L->dc.gid_index, gid_type_name(L->dc.gid_type), a);
     char full[80];
     ib_addr_str(&L->addr.sa, 1, full, sizeof(full));
-    pc_log(PC_LOG_INFO, PC_SUB_NET,
+    TP_LOG(ctx, PC_LOG_INFO, PC_SUB_NET,
            "ib: rank %d listens on %s (%s); %d x %zu KiB staging slots per direction and peer, "
            "QP %d/%d WRs, CQ %d",
-           comm->rank, full, L->provider, L->R, L->slot >> 10, L->sq_depth, L->rq_depth, cqe);
+           ctx->rank, full, L->provider, L->R, L->slot >> 10, L->sq_depth, L->rq_depth, cqe);
     *listen_comm = L;
     return podcclSuccess;
 fail:
@@ -620,10 +621,10 @@ fail:
 /* Hands a connection to the core once established; retries a failed attempt (connector),
  * reports a final failure. */
 static podcclResult_t handout(ib_conn *c, void **conn) {
-    podcclComm_t comm = c->L->comm;
-    if (c->state == C_RETRY && c->peer > comm->rank) {
-        if (pc_now() < c->retry_at) return podcclSuccess;
-        if (c->tries < CONNECT_TRIES && pc_now() - c->t0 < comm->timeout) {
+    const pc_tp_ctx *ctx = c->L->ctx;
+    if (c->state == C_RETRY && c->peer > ctx->rank) {
+        if (tp_now() < c->retry_at) return podcclSuccess;
+        if (c->tries < CONNECT_TRIES && tp_now() - c->t0 < ctx->timeout) {
             conn_drop_id(c);
             conn_start(c);
         } else {
@@ -631,7 +632,7 @@ static podcclResult_t handout(ib_conn *c, void **conn) {
         }
     }
     if (c->state == C_FAILED)
-        return pc_err(comm, c->err ? c->err : podcclSystemError, "%s (attempt %d)", c->errmsg,
+        return TP_ERR(ctx, c->err ? c->err : podcclSystemError, "%s (attempt %d)", c->errmsg,
                       c->tries);
     if (c->state == C_UP) *conn = c;
     return podcclSuccess;
@@ -639,47 +640,45 @@ static podcclResult_t handout(ib_conn *c, void **conn) {
 
 /* Checks the peer's handle: same protocol and staging geometry. */
 static podcclResult_t check_handle(ib_listen *L, int peer, const ib_handle *h) {
-    podcclComm_t comm = L->comm;
+    const pc_tp_ctx *ctx = L->ctx;
     if (h->magic != IB_MAGIC || h->version != IB_VERSION || h->rank != peer)
-        return pc_err(comm, podcclInternalError, "rank %d: rank %d's ib handle is not valid",
-                      comm->rank, peer);
+        return TP_ERR(ctx, podcclInternalError, "rank %d: rank %d's ib handle is not valid",
+                      ctx->rank, peer);
     if (h->slot_bytes != L->slot || h->nslots != (uint32_t)L->R)
-        return pc_err(comm, podcclInvalidUsage,
+        return TP_ERR(ctx, podcclInvalidUsage,
                       "rank %d: rank %d stages %u slots of %u bytes per connection, we %d of %zu: "
                       "set the same PODCCL_CHUNK_BYTES and PODCCL_MAX_INFLIGHT on every rank (or "
                       "the devices' queue limits differ)",
-                      comm->rank, peer, h->nslots, h->slot_bytes, L->R, L->slot);
+                      ctx->rank, peer, h->nslots, h->slot_bytes, L->R, L->slot);
     return podcclSuccess;
 }
 
 /* The transport's connect (lower rank): starts address resolution on the first call, then
  * drives the channel's events; *conn is set once the connection is established. */
-static podcclResult_t ib_connect(podcclComm_t comm, void *listen_comm, int peer, const void *handle,
-                                 void **conn) {
+static podcclResult_t ib_connect(void *listen_comm, int peer, const void *handle, void **conn) {
     ib_listen *L = listen_comm;
     ib_conn *c = L->conns[peer];
     if (!c) {
         const ib_handle *h = handle;
-        PCCHECK(check_handle(L, peer, h));
-        PCCHECK(conn_new(L, peer, &c));
+        TP_CHECK(check_handle(L, peer, h));
+        TP_CHECK(conn_new(L, peer, &c));
         c->peer_addr = h->addr;
         c->target_nonce = h->nonce;
         L->conns[peer] = c;
         conn_start(c);
     }
-    (void)comm;
-    PCCHECK(cm_poll(L));
+    TP_CHECK(cm_poll(L));
     return handout(c, conn);
 }
 
 /* The transport's accept (higher rank): drives the channel's events (requests are accepted as
  * they come, see on_request) and hands out peer's connection once established. */
-static podcclResult_t ib_accept(podcclComm_t comm, void *listen_comm, int peer, const void *handle,
-                                void **conn) {
+static podcclResult_t ib_accept(void *listen_comm, int peer, const void *handle, void **conn) {
     ib_listen *L = listen_comm;
+    const pc_tp_ctx *ctx = L->ctx;
     const ib_handle *h = handle;
-    PCCHECK(check_handle(L, peer, h)); /* at once: a mismatched peer never connects */
-    PCCHECK(cm_poll(L));
+    TP_CHECK(check_handle(L, peer, h)); /* at once: a mismatched peer never connects */
+    TP_CHECK(cm_poll(L));
     ib_conn *c = L->conns[peer];
     if (!c) return podcclSuccess;
     if (c->state == C_RETRY) { /* the connector will try again */
@@ -687,22 +686,21 @@ static podcclResult_t ib_accept(podcclComm_t comm, void *listen_comm, int peer, 
         return podcclSuccess;
     }
     if (c->peer_nonce != h->nonce)
-        return pc_err(comm, podcclInternalError,
+        return TP_ERR(ctx, podcclInternalError,
                       "rank %d: the connection from rank %d does not carry the nonce of its "
                       "handle",
-                      comm->rank, peer);
+                      ctx->rank, peer);
     return handout(c, conn);
 }
 
 /* The network transport serves every rank on another host. */
-static int ib_can_reach(podcclComm_t comm, int peer) {
-    return comm->topo->host_of[peer] != comm->topo->host;
+static int ib_can_reach(const pc_tp_ctx *ctx, int peer) {
+    return ctx->host_of[peer] != ctx->host;
 }
 
 /* Name, provider string and rough speed of the chosen port (for logs and the cost model). */
-static void ib_properties(podcclComm_t comm, void *listen_comm, pc_props *p) {
+static void ib_properties(void *listen_comm, pc_props *p) {
     ib_listen *L = listen_comm;
-    (void)comm;
     memset(p, 0, sizeof(*p));
     p->name = "ib";
     snprintf(p->provider, sizeof(p->provider), "%s", L->provider);
@@ -711,8 +709,6 @@ static void ib_properties(podcclComm_t comm, void *listen_comm, pc_props *p) {
     p->bw_gbps = gbps > 0 ? gbps / 8 : 1.0;
     if (soft && p->bw_gbps > 1.0) p->bw_gbps = 1.0; /* soft-RoCE: bound by a core's copy */
     p->latency_us = soft ? 50.0 : L->dc.link_layer == IBV_LINK_LAYER_INFINIBAND ? 2.0 : 4.0;
-    p->max_requests = 1 << 20; /* requests queue; slots bound the bytes in flight */
-    p->put = 1;
 }
 
 /* ---- data path --------------------------------------------------------------------------- */
@@ -746,7 +742,7 @@ static void progress_recv(ib_conn *c) {
         int e = ibv_post_send(c->qp, &wr, &bad);
         if (e) {
             conn_fail(c, podcclSystemError, 0, "rank %d: ibv_post_send to rank %d: %s",
-                      L->comm->rank, c->peer, strerror(e));
+                      L->ctx->rank, c->peer, strerror(e));
             return;
         }
         c->rs_count++, c->cs_count++, r->cts_sent++;
@@ -764,7 +760,7 @@ static void drop_stale_cts(ib_conn *c) {
  * send slots allow. */
 static void progress_send(ib_conn *c) {
     ib_listen *L = c->L;
-    podcclComm_t comm = L->comm;
+    const pc_tp_ctx *ctx = L->ctx;
     ib_req *r;
     while (!c->err && (r = c->sq_post)) {
         drop_stale_cts(c);
@@ -774,7 +770,7 @@ static void progress_send(ib_conn *c) {
             conn_fail(c, podcclInternalError, 0,
                       "rank %d: rank %d cleared message %u to send while we send %u: the ranks "
                       "disagree on the order of operations",
-                      comm->rank, c->peer, t->seq, r->seq);
+                      ctx->rank, c->peer, t->seq, r->seq);
             return;
         }
         struct ibv_sge sge = {.lkey = c->reg->mr->lkey};
@@ -810,7 +806,7 @@ static void progress_send(ib_conn *c) {
         wr.imm_data = htonl(imm);
         int e = ibv_post_send(c->qp, &wr, &bad);
         if (e) {
-            conn_fail(c, podcclSystemError, 0, "rank %d: ibv_post_send to rank %d: %s", comm->rank,
+            conn_fail(c, podcclSystemError, 0, "rank %d: ibv_post_send to rank %d: %s", ctx->rank,
                       c->peer, strerror(e));
             return;
         }
@@ -818,7 +814,7 @@ static void progress_send(ib_conn *c) {
         if (refuse) {
             c->mism = 1, c->mism_peer = (ib_errpiece){.sig = t->sig, .bytes = t->recv_bytes};
             conn_fail(c, podcclInvalidUsage, 0, "rank %d: rank %d's receive does not match",
-                      comm->rank, c->peer);
+                      ctx->rank, c->peer);
             return;
         }
         c->ss_owner[slot] = r;
@@ -836,11 +832,11 @@ static void progress_send(ib_conn *c) {
  * the receive on its last piece. */
 static void on_imm(ib_conn *c, uint32_t imm) {
     ib_listen *L = c->L;
-    podcclComm_t comm = L->comm;
+    const pc_tp_ctx *ctx = L->ctx;
     ib_req *r = c->rq_cur;
     if (!r || r->got >= r->cts_sent) {
         conn_fail(c, podcclInternalError, 0,
-                  "rank %d: rank %d wrote data that no receive of ours asked for", comm->rank,
+                  "rank %d: rank %d wrote data that no receive of ours asked for", ctx->rank,
                   c->peer);
         return;
     }
@@ -849,13 +845,13 @@ static void on_imm(ib_conn *c, uint32_t imm) {
         c->mism = 1, c->mism_peer = (ib_errpiece){.sig = {.coll = -1}, .bytes = r->bytes + 1};
         if (len >= sizeof(ib_errpiece))
             memcpy(&c->mism_peer, c->rslots + (size_t)c->rs_first * L->slot, sizeof(ib_errpiece));
-        conn_fail(c, podcclInvalidUsage, 0, "rank %d: rank %d's send does not match", comm->rank,
+        conn_fail(c, podcclInvalidUsage, 0, "rank %d: rank %d's send does not match", ctx->rank,
                   c->peer);
         return;
     }
     if (r->off + len > r->bytes) { /* cannot happen with a well-behaved sender */
         c->mism = 1, c->mism_peer = (ib_errpiece){.sig = r->sig, .bytes = r->off + len};
-        conn_fail(c, podcclInvalidUsage, 0, "rank %d: rank %d sent too much", comm->rank, c->peer);
+        conn_fail(c, podcclInvalidUsage, 0, "rank %d: rank %d sent too much", ctx->rank, c->peer);
         return;
     }
     if (len) memcpy(r->buf + r->off, c->rslots + (size_t)c->rs_first * L->slot, len);
@@ -872,7 +868,7 @@ static void on_imm(ib_conn *c, uint32_t imm) {
 
 /* A receive WR completed: a clear-to-send from the peer, or the immediate of a write. */
 static void on_recv(ib_conn *c, const struct ibv_wc *wc, int idx) {
-    podcclComm_t comm = c->L->comm;
+    const pc_tp_ctx *ctx = c->L->ctx;
     if (wc->opcode == IBV_WC_RECV_RDMA_WITH_IMM) {
         on_imm(c, ntohl(wc->imm_data));
     } else if (wc->byte_len == sizeof(ib_cts)) {
@@ -880,7 +876,7 @@ static void on_recv(ib_conn *c, const struct ibv_wc *wc, int idx) {
         if (!seq_before(t->seq, c->send_next)) {
             if (c->cq_count == c->C) {
                 conn_fail(c, podcclInternalError, 0,
-                          "rank %d: too many clear-to-sends from rank %d", comm->rank, c->peer);
+                          "rank %d: too many clear-to-sends from rank %d", ctx->rank, c->peer);
                 return;
             }
             c->ctsq[(c->cq_first + c->cq_count) % c->C] = *t;
@@ -888,12 +884,12 @@ static void on_recv(ib_conn *c, const struct ibv_wc *wc, int idx) {
         }
     } else {
         conn_fail(c, podcclInternalError, 0, "rank %d: unexpected %u-byte message from rank %d",
-                  comm->rank, wc->byte_len, c->peer);
+                  ctx->rank, wc->byte_len, c->peer);
         return;
     }
     int e = post_recv(c, idx);
     if (e)
-        conn_fail(c, podcclSystemError, 1, "rank %d: ibv_post_recv for rank %d: %s", comm->rank,
+        conn_fail(c, podcclSystemError, 1, "rank %d: ibv_post_recv for rank %d: %s", ctx->rank,
                   c->peer, strerror(e));
 }
 
@@ -901,7 +897,7 @@ static void on_recv(ib_conn *c, const struct ibv_wc *wc, int idx) {
 static void on_write_done(ib_conn *c, int slot) {
     if (slot != c->ss_first || !c->ss_count) {
         conn_fail(c, podcclInternalError, 0, "rank %d: write completions out of order (rank %d)",
-                  c->L->comm->rank, c->peer);
+                  c->L->ctx->rank, c->peer);
         return;
     }
     ib_req *r = c->ss_owner[slot];
@@ -913,7 +909,7 @@ static void on_write_done(ib_conn *c, int slot) {
 static void on_wc(ib_listen *L, const struct ibv_wc *wc) {
     int peer = (int)(wc->wr_id >> 40), gen = (int)((wc->wr_id >> 32) & 0xff);
     int kind = (int)((wc->wr_id >> 24) & 0xff), idx = (int)(wc->wr_id & 0xffffff);
-    if (peer < 0 || peer >= L->comm->nranks) return;
+    if (peer < 0 || peer >= L->ctx->nranks) return;
     ib_conn *c = L->conns[peer];
     if (!c || c->gen != gen) return; /* from a closed or replaced queue pair */
     if (wc->status != IBV_WC_SUCCESS) {
@@ -923,7 +919,7 @@ static void on_wc(ib_listen *L, const struct ibv_wc *wc) {
         static const char *what[] = {"?", "receive", "clear-to-send", "RDMA write", "error notice"};
         conn_fail(c, remote ? podcclRemoteError : podcclSystemError,
                   wc->status == IBV_WC_WR_FLUSH_ERR, "rank %d: %s [%s on %s, vendor error 0x%x]",
-                  L->comm->rank, t, what[kind <= WR_ERR ? kind : 0], L->dc.dev, wc->vendor_err);
+                  L->ctx->rank, t, what[kind <= WR_ERR ? kind : 0], L->dc.dev, wc->vendor_err);
         return;
     }
     switch (kind) {
@@ -947,8 +943,8 @@ static podcclResult_t cq_poll(ib_listen *L) {
     for (int round = 0; round < 8; round++) {
         int n = ibv_poll_cq(L->cq, 16, wc);
         if (n < 0)
-            return pc_err(L->comm, podcclSystemError, "rank %d: ibv_poll_cq on %s failed (%d)",
-                          L->comm->rank, L->dc.dev, n);
+            return TP_ERR(L->ctx, podcclSystemError, "rank %d: ibv_poll_cq on %s failed (%d)",
+                          L->ctx->rank, L->dc.dev, n);
         for (int i = 0; i < n; i++) on_wc(L, &wc[i]);
         if (n < 16) break;
     }
@@ -957,19 +953,20 @@ static podcclResult_t cq_poll(ib_listen *L) {
 
 /* A mismatch found on the connection (mism), named with both calls. */
 static podcclResult_t mismatch(ib_conn *c, const pc_sig *mine, size_t my_bytes) {
-    podcclComm_t comm = c->L->comm;
+    const pc_tp_ctx *ctx = c->L->ctx;
     const ib_errpiece *p = &c->mism_peer;
-    if (p->sig.hash != mine->hash || p->sig.coll < 0) return pc_mismatch(comm, c->peer, &p->sig);
-    return pc_size_mismatch(comm, c->peer, mine, p->bytes, my_bytes);
+    if (p->sig.hash != mine->hash || p->sig.coll < 0)
+        return ctx->mismatch(ctx->comm, c->peer, &p->sig);
+    return ctx->size_mismatch(ctx->comm, c->peer, mine, p->bytes, my_bytes);
 }
 
 /* Queues a request on its connection (in posting order) and tries to start it. */
 static podcclResult_t post(ib_conn *c, int is_send, void *buf, size_t bytes, const pc_sig *sig,
                            void **req) {
-    podcclComm_t comm = c->L->comm;
+    const pc_tp_ctx *ctx = c->L->ctx;
     *req = NULL;
     if (c->mism) return mismatch(c, sig, bytes);
-    if (c->err) return pc_err(comm, c->err, "%s", c->errmsg);
+    if (c->err) return TP_ERR(ctx, c->err, "%s", c->errmsg);
     ib_req *r = calloc(1, sizeof(*r));
     if (!r) return podcclSuccess; /* retry later */
     r->c = c, r->is_send = is_send, r->buf = buf, r->bytes = bytes, r->sig = *sig;
@@ -998,15 +995,12 @@ static podcclResult_t post(ib_conn *c, int is_send, void *buf, size_t bytes, con
 
 /* Posts a send; it progresses in test() once the receiver's clear-to-send arrives. */
 static podcclResult_t ib_isend(void *conn, const void *buf, size_t bytes, const pc_sig *sig,
-                               void *mr, void **req) {
-    (void)mr; /* staged: see the top of this file */
+                               void **req) {
     return post(conn, 1, (void *)buf, bytes, sig, req);
 }
 
 /* Posts a receive; its clear-to-sends go out at once as far as staging slots allow. */
-static podcclResult_t ib_irecv(void *conn, void *buf, size_t bytes, const pc_sig *sig, void *mr,
-                               void **req) {
-    (void)mr;
+static podcclResult_t ib_irecv(void *conn, void *buf, size_t bytes, const pc_sig *sig, void **req) {
     return post(conn, 0, buf, bytes, sig, req);
 }
 
@@ -1016,14 +1010,14 @@ static podcclResult_t ib_test(void *req, int *done, size_t *bytes) {
     ib_req *r = req;
     ib_conn *c = r->c;
     ib_listen *L = c->L;
-    PCCHECK(cq_poll(L));
-    if (++L->polls % CM_POLL_EVERY == 0) PCCHECK(cm_poll(L));
+    TP_CHECK(cq_poll(L));
+    if (++L->polls % CM_POLL_EVERY == 0) TP_CHECK(cm_poll(L));
     progress_recv(c);
     progress_send(c);
     *done = r->done;
     if (!r->done) {
         if (c->mism) return mismatch(c, &r->sig, r->bytes);
-        if (c->err) return pc_err(L->comm, c->err, "%s", c->errmsg);
+        if (c->err) return TP_ERR(L->ctx, c->err, "%s", c->errmsg);
         return podcclSuccess;
     }
     if (bytes) *bytes = r->is_send ? r->bytes : r->off;
@@ -1043,22 +1037,6 @@ static podcclResult_t ib_test(void *req, int *done, size_t *bytes) {
 
 /* ---- memory and teardown ------------------------------------------------------------------ */
 
-/* Registers a caller's buffer through the cache (isend/irecv stage regardless). */
-static podcclResult_t ib_reg_mr(void *conn, void *buf, size_t bytes, void **mr) {
-    ib_conn *c = conn;
-    ib_reg_entry *e;
-    PCCHECK(ib_reg_get(c->L->comm, &c->L->reg, buf, bytes, &e));
-    *mr = e;
-    return podcclSuccess;
-}
-
-/* Drops a registration taken by ib_reg_mr. */
-static podcclResult_t ib_dereg_mr(void *conn, void *mr) {
-    ib_conn *c = conn;
-    ib_reg_put(&c->L->reg, mr);
-    return podcclSuccess;
-}
-
 /* Disconnects (so the peer learns at once) and frees a connection. */
 static podcclResult_t ib_close(void *conn) {
     ib_conn *c = conn;
@@ -1073,7 +1051,7 @@ static podcclResult_t ib_close(void *conn) {
 static podcclResult_t ib_close_listen(void *listen_comm) {
     ib_listen *L = listen_comm;
     if (!L) return podcclSuccess;
-    for (int p = 0; L->conns && p < L->comm->nranks; p++)
+    for (int p = 0; L->conns && p < L->ctx->nranks; p++)
         if (L->conns[p]) conn_destroy(L->conns[p]);
     if (L->lid) rdma_destroy_id(L->lid);
     if (L->cq) ibv_destroy_cq(L->cq);
@@ -1087,12 +1065,11 @@ static podcclResult_t ib_close_listen(void *listen_comm) {
 }
 
 /* The transport's available (see ib_dev_available). */
-static int ib_available(podcclComm_t comm, char *why, size_t len) {
-    (void)comm;
-    return ib_dev_available(why, len);
+static int ib_available(const pc_tp_ctx *ctx, char *why, size_t len) {
+    return ib_dev_available(ctx, why, len);
 }
 
-const pc_transport pc_transport_ib = {
+static const pc_transport ib_transport = {
     .name = "ib",
     .available = ib_available,
     .can_reach = ib_can_reach,
@@ -1100,11 +1077,16 @@ const pc_transport pc_transport_ib = {
     .listen = ib_listen_fn,
     .connect = ib_connect,
     .accept = ib_accept,
-    .reg_mr = ib_reg_mr,
-    .dereg_mr = ib_dereg_mr,
     .isend = ib_isend,
     .irecv = ib_irecv,
     .test = ib_test,
     .close = ib_close,
     .close_listen = ib_close_listen,
+};
+
+/* The module's entry (podccl_net.h): podccl-net-ib.so. */
+PC_NET_EXPORT const pc_net_plugin podcclNetPlugin_v1 = {
+    .abi_version = PC_NET_ABI_VERSION,
+    .struct_size = sizeof(pc_transport),
+    .transport = &ib_transport,
 };

@@ -7,9 +7,9 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 
-#include "transports/ib/ib.h"
+#include "transports/ib/ib_dev.h"
 
-/* PODCCL_IB_HCA filter (ib.h). */
+/* PODCCL_IB_HCA filter (ib_dev.h). */
 int ib_hca_match(const char *spec, const char *dev, int port) {
     if (!spec || !*spec) return 1;
     int exclude = 0, exact = 0;
@@ -63,8 +63,8 @@ static const char *port_state_name(enum ibv_port_state s) {
     }
 }
 
-/* Cheap availability check (ib.h): device list, an ACTIVE port through the filter, rdma_cm. */
-int ib_dev_available(char *why, size_t len) {
+/* Cheap availability check (ib_dev.h): device list, an ACTIVE port through the filter, rdma_cm. */
+int ib_dev_available(const pc_tp_ctx *ctx, char *why, size_t len) {
     int n = 0;
     errno = 0;
     struct ibv_device **list = ibv_get_device_list(&n);
@@ -84,22 +84,22 @@ int ib_dev_available(char *why, size_t len) {
                      "is loaded; for soft-RoCE: rdma link add rxe0 type rxe netdev eth0)");
         return 0;
     }
-    const char *spec = pc_param_str("PODCCL_IB_HCA");
+    const char *spec = ctx->param_str("PODCCL_IB_HCA");
     char seen[256] = "";
     int found = 0;
     for (int i = 0; i < n && !found; i++) {
         const char *name = ibv_get_device_name(list[i]);
-        struct ibv_context *ctx = ibv_open_device(list[i]);
-        if (!ctx) {
+        struct ibv_context *ic = ibv_open_device(list[i]);
+        if (!ic) {
             append(seen, sizeof(seen), "%s%s: cannot open (%s)", *seen ? ", " : "", name,
                    strerror(errno));
             continue;
         }
         struct ibv_device_attr da;
-        if (ibv_query_device(ctx, &da) == 0)
+        if (ibv_query_device(ic, &da) == 0)
             for (int p = 1; p <= da.phys_port_cnt && !found; p++) {
                 struct ibv_port_attr pa;
-                if (ibv_query_port(ctx, (uint8_t)p, &pa)) continue;
+                if (ibv_query_port(ic, (uint8_t)p, &pa)) continue;
                 if (!ib_hca_match(spec, name, p))
                     append(seen, sizeof(seen), "%s%s:%d excluded by PODCCL_IB_HCA=%s",
                            *seen ? ", " : "", name, p, spec);
@@ -109,7 +109,7 @@ int ib_dev_available(char *why, size_t len) {
                 else
                     found = 1;
             }
-        ibv_close_device(ctx);
+        ibv_close_device(ic);
     }
     ibv_free_device_list(list);
     if (!found) {
@@ -150,7 +150,7 @@ static int gid_score(const struct ibv_gid_entry *g) {
 }
 
 /* The IP address carried by a RoCE GID (IPv4-mapped, or IPv6 with its scope). */
-static void gid_to_addr(const struct ibv_gid_entry *g, pc_sockaddr *a) {
+static void gid_to_addr(const struct ibv_gid_entry *g, ib_sockaddr *a) {
     memset(a, 0, sizeof(*a));
     if (gid_is_v4mapped(&g->gid)) {
         a->sin.sin_family = AF_INET;
@@ -219,23 +219,24 @@ static int ipoib_addr(const char *dev, ib_choice *out, char *why, size_t len) {
     return ok ? 0 : -1;
 }
 
-/* Device, port and GID for listen (ib.h); the error lists every port tried and why not. */
-podcclResult_t ib_dev_choose(podcclComm_t comm, struct ibv_context **ctxs, int n, ib_choice *out) {
-    const char *spec = pc_param_str("PODCCL_IB_HCA");
-    long long force = pc_param_int("PODCCL_IB_GID_INDEX");
+/* Device, port and GID for listen (ib_dev.h); the error lists every port tried and why not. */
+podcclResult_t ib_dev_choose(const pc_tp_ctx *ctx, struct ibv_context **ctxs, int n,
+                             ib_choice *out) {
+    const char *spec = ctx->param_str("PODCCL_IB_HCA");
+    long long force = ctx->param_int("PODCCL_IB_GID_INDEX");
     char why[512] = "";
     for (int i = 0; i < n; i++) {
-        struct ibv_context *ctx = ctxs[i];
-        const char *name = ibv_get_device_name(ctx->device);
+        struct ibv_context *ic = ctxs[i];
+        const char *name = ibv_get_device_name(ic->device);
         struct ibv_device_attr da;
-        if (ibv_query_device(ctx, &da)) {
+        if (ibv_query_device(ic, &da)) {
             append(why, sizeof(why), "%s%s: ibv_query_device: %s", *why ? "; " : "", name,
                    strerror(errno));
             continue;
         }
         for (int p = 1; p <= da.phys_port_cnt; p++) {
             struct ibv_port_attr pa;
-            if (!ib_hca_match(spec, name, p) || ibv_query_port(ctx, (uint8_t)p, &pa)) continue;
+            if (!ib_hca_match(spec, name, p) || ibv_query_port(ic, (uint8_t)p, &pa)) continue;
             append(why, sizeof(why), "%s%s:%d ", *why ? "; " : "", name, p);
             if (pa.state != IBV_PORT_ACTIVE) {
                 append(why, sizeof(why), "%s", port_state_name(pa.state));
@@ -244,11 +245,11 @@ podcclResult_t ib_dev_choose(podcclComm_t comm, struct ibv_context **ctxs, int n
             memset(out, 0, sizeof(*out));
             int bad = pa.link_layer == IBV_LINK_LAYER_INFINIBAND
                           ? ipoib_addr(name, out, why, sizeof(why))
-                          : pick_gid(ctx, p, &pa, force, out, why, sizeof(why));
+                          : pick_gid(ic, p, &pa, force, out, why, sizeof(why));
             if (bad) continue;
             if (pa.link_layer == IBV_LINK_LAYER_INFINIBAND)
                 out->gid_index = force >= 0 ? (int)force : 0, out->gid_type = IBV_GID_TYPE_IB;
-            out->ctx = ctx;
+            out->ctx = ic;
             snprintf(out->dev, sizeof(out->dev), "%s", name);
             out->port = p;
             out->link_layer = pa.link_layer;
@@ -257,12 +258,12 @@ podcclResult_t ib_dev_choose(podcclComm_t comm, struct ibv_context **ctxs, int n
             return podcclSuccess;
         }
     }
-    return pc_err(comm, podcclSystemError, "rank %d: no usable RDMA port%s%s: %s", comm->rank,
+    return TP_ERR(ctx, podcclSystemError, "rank %d: no usable RDMA port%s%s: %s", ctx->rank,
                   spec ? " with PODCCL_IB_HCA=" : "", spec ? spec : "",
                   *why ? why : "no device port matches");
 }
 
-/* Address text for logs and messages (ib.h). */
+/* Address text for logs and messages (ib_dev.h). */
 void ib_addr_str(const struct sockaddr *sa, int with_port, char *buf, size_t len) {
     char ip[INET6_ADDRSTRLEN] = "?";
     int port = 0;
@@ -284,7 +285,7 @@ void ib_addr_str(const struct sockaddr *sa, int with_port, char *buf, size_t len
     }
 }
 
-/* Data rate of a port, Gbit/s (ib.h). */
+/* Data rate of a port, Gbit/s (ib_dev.h). */
 double ib_port_gbps(const struct ibv_port_attr *pa) {
     double lane;
     switch (pa->active_speed) {
@@ -338,7 +339,7 @@ double ib_port_gbps(const struct ibv_port_attr *pa) {
     return lane * lanes;
 }
 
-/* Completion status to a sentence naming the peer and the likely cause (ib.h). */
+/* Completion status to a sentence naming the peer and the likely cause (ib_dev.h). */
 void ib_wc_text(enum ibv_wc_status st, int peer, int *remote, char *buf, size_t len) {
     *remote = 1;
     switch (st) {

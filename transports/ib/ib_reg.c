@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <sys/resource.h>
 
-#include "transports/ib/ib.h"
+#include "transports/ib/ib_reg.h"
 
 /* Index of the first entry whose start address is greater than addr. */
 static int upper_bound(const ib_reg_cache *c, uintptr_t addr) {
@@ -38,8 +38,8 @@ static void reg_failure(int e, size_t len, char *buf, size_t n) {
         snprintf(buf, n, "%s (registering %zu bytes)", strerror(e), len);
 }
 
-/* Lookup by containment, else register and insert in address order (ib.h). */
-podcclResult_t ib_reg_get(podcclComm_t comm, ib_reg_cache *c, void *buf, size_t len,
+/* Lookup by containment, else register and insert in address order (ib_reg.h). */
+podcclResult_t ib_reg_get(const pc_tp_ctx *ctx, ib_reg_cache *c, void *buf, size_t len,
                           ib_reg_entry **out) {
     uintptr_t a = (uintptr_t)buf;
     int ub = upper_bound(c, a);
@@ -55,18 +55,17 @@ podcclResult_t ib_reg_get(podcclComm_t comm, ib_reg_cache *c, void *buf, size_t 
     if (c->n == c->cap) {
         int cap = c->cap ? 2 * c->cap : 8;
         ib_reg_entry **v = realloc(c->v, sizeof(*v) * (size_t)cap);
-        if (!v) return pc_err(comm, podcclSystemError, "out of memory");
+        if (!v) return TP_ERR(ctx, podcclSystemError, "out of memory");
         c->v = v, c->cap = cap;
     }
     ib_reg_entry *e = calloc(1, sizeof(*e));
-    if (!e) return pc_err(comm, podcclSystemError, "out of memory");
+    if (!e) return TP_ERR(ctx, podcclSystemError, "out of memory");
     e->mr = ibv_reg_mr(c->pd, buf, len ? len : 1, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
     if (!e->mr) {
         char why[256];
         reg_failure(errno, len, why, sizeof(why));
         free(e);
-        return pc_err(comm, podcclSystemError, "rank %d: ibv_reg_mr failed: %s",
-                      comm ? comm->rank : -1, why);
+        return TP_ERR(ctx, podcclSystemError, "rank %d: ibv_reg_mr failed: %s", ctx->rank, why);
     }
     e->addr = a, e->len = len, e->refs = 1;
     memmove(&c->v[ub + 1], &c->v[ub], sizeof(*c->v) * (size_t)(c->n - ub));

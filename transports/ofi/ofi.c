@@ -43,7 +43,7 @@
 #include <rdma/fi_tagged.h>
 #include <sched.h>
 
-#include "src/comm.h"
+#include "transports/tp.h"
 
 #define OFI_TAG_CTRL (1ull << 62)
 #define OFI_NCTRL 64 /* control receives kept posted */
@@ -124,7 +124,7 @@ struct ofi_conn {
 };
 
 struct ofi_ep {
-    podcclComm_t comm;
+    const pc_tp_ctx *ctx;
     struct fi_info *info;
     struct fid_fabric *fabric;
     struct fid_domain *domain;
@@ -158,7 +158,7 @@ _Static_assert(sizeof(ofi_handle) <= PC_HANDLE_BYTES, "ofi handle too large");
 
 /* ---- provider selection -------------------------------------------------------------------- */
 
-static struct fi_info *make_hints(int rma) {
+static struct fi_info *make_hints(const pc_tp_ctx *ctx, int rma) {
     struct fi_info *h = fi_allocinfo();
     if (!h) return NULL;
     h->caps = FI_TAGGED | FI_SEND | FI_RECV;
@@ -168,7 +168,7 @@ static struct fi_info *make_hints(int rma) {
     h->domain_attr->mr_mode =
         FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_ENDPOINT;
     h->domain_attr->threading = FI_THREAD_DOMAIN;
-    const char *prov = pc_param_str("PODCCL_OFI_PROVIDER");
+    const char *prov = ctx->param_str("PODCCL_OFI_PROVIDER");
     if (prov && *prov) h->fabric_attr->prov_name = strdup(prov);
     return h;
 }
@@ -182,10 +182,10 @@ static int host_local(const struct fi_info *i) {
 /* The first provider in libfabric's order (or PODCCL_OFI_PROVIDER) that can leave the host;
  * for a provider with IP addresses, its entry for the interface of the bootstrap address
  * (node = that address, FI_SOURCE). *out is a copy to free with fi_freeinfo. */
-static int find_info(podcclComm_t comm, int rma, struct fi_info **out, char *why, size_t len) {
-    struct fi_info *hints = make_hints(rma), *list = NULL;
+static int find_info(const pc_tp_ctx *ctx, int rma, struct fi_info **out, char *why, size_t len) {
+    struct fi_info *hints = make_hints(ctx, rma), *list = NULL;
     if (!hints) return snprintf(why, len, "fi_allocinfo failed"), 0;
-    const char *prov = pc_param_str("PODCCL_OFI_PROVIDER");
+    const char *prov = ctx->param_str("PODCCL_OFI_PROVIDER");
     int forced = prov && *prov;
     int r = fi_getinfo(FI_VERSION(1, 10), NULL, NULL, 0, hints, &list);
     if (r != 0) {
@@ -204,12 +204,7 @@ static int find_info(podcclComm_t comm, int rma, struct fi_info **out, char *why
         return 0;
     }
     *out = NULL;
-    char node[INET6_ADDRSTRLEN] = "";
-    const pc_sockaddr *l = &comm->boot.local;
-    if (l->sa.sa_family == AF_INET)
-        inet_ntop(AF_INET, &l->sin.sin_addr, node, sizeof(node));
-    else if (l->sa.sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &l->sin6.sin6_addr, node, sizeof(node));
+    const char *node = ctx->boot_addr;
     uint32_t af = pick->addr_format;
     if (*node && (af == FI_SOCKADDR || af == FI_SOCKADDR_IN || af == FI_SOCKADDR_IN6)) {
         struct fi_info *on_if = NULL;
@@ -225,27 +220,24 @@ static int find_info(podcclComm_t comm, int rma, struct fi_info **out, char *why
     return *out != NULL;
 }
 
-static int ofi_available(podcclComm_t comm, char *why, size_t len) {
+static int ofi_available(const pc_tp_ctx *ctx, char *why, size_t len) {
     struct fi_info *i = NULL;
-    if (!find_info(comm, 0, &i, why, len)) return 0;
+    if (!find_info(ctx, 0, &i, why, len)) return 0;
     fi_freeinfo(i);
     return 1;
 }
 
-static int ofi_can_reach(podcclComm_t comm, int peer) {
-    return peer != comm->rank;
+static int ofi_can_reach(const pc_tp_ctx *ctx, int peer) {
+    return peer != ctx->rank;
 }
 
-static void ofi_properties(podcclComm_t comm, void *listen_comm, pc_props *p) {
+static void ofi_properties(void *listen_comm, pc_props *p) {
     ofi_ep *e = listen_comm;
-    (void)comm;
     memset(p, 0, sizeof(*p));
     p->name = "ofi";
     snprintf(p->provider, sizeof(p->provider), "%s", e->provider);
     p->bw_gbps = 1.0; /* refined by measurement in the cost model, not by the provider */
     p->latency_us = 20;
-    p->max_requests = (int)(e->info->tx_attr->size ? e->info->tx_attr->size : 256);
-    p->put = e->rma;
     /* Over sockets a write completes once the kernel holds it; more writes queued in the
      * provider only delay the clear-to-sends behind them (measured, docs/multihost.md). */
     const char *pn = e->info->fabric_attr->prov_name;
@@ -269,23 +261,6 @@ static int reg(ofi_ep *e, const void *buf, size_t bytes, uint64_t access, struct
     return r;
 }
 
-static podcclResult_t ofi_reg_mr(void *conn, void *buf, size_t bytes, void **mr) {
-    ofi_conn *c = conn;
-    char err[160];
-    struct fid_mr *m = NULL;
-    if (reg(c->ep, buf, bytes, FI_SEND | FI_RECV | FI_WRITE | FI_REMOTE_WRITE, &m, err,
-            sizeof(err)))
-        return pc_err(c->ep->comm, podcclSystemError, "ofi: %s", err);
-    *mr = m;
-    return podcclSuccess;
-}
-
-static podcclResult_t ofi_dereg_mr(void *conn, void *mr) {
-    (void)conn;
-    if (mr) fi_close(&((struct fid_mr *)mr)->fid);
-    return podcclSuccess;
-}
-
 /* ---- endpoint ------------------------------------------------------------------------------- */
 
 static int post_ctrl(ofi_ep *e, ofi_ctrl *c) {
@@ -296,25 +271,25 @@ static int post_ctrl(ofi_ep *e, ofi_ctrl *c) {
 
 static podcclResult_t ofi_close_listen(void *listen_comm);
 
-static podcclResult_t ofi_listen(podcclComm_t comm, void *handle, void **listen_comm) {
+static podcclResult_t ofi_listen(const pc_tp_ctx *ctx, void *handle, void **listen_comm) {
     char why[300];
     ofi_ep *e = calloc(1, sizeof(*e));
-    if (!e) return pc_err(comm, podcclSystemError, "out of memory");
-    e->comm = comm;
+    if (!e) return TP_ERR(ctx, podcclSystemError, "out of memory");
+    e->ctx = ctx;
     e->next_key = 1;
-    e->conns = calloc((size_t)comm->nranks, sizeof(*e->conns));
+    e->conns = calloc((size_t)ctx->nranks, sizeof(*e->conns));
     podcclResult_t res = podcclSystemError;
     int r = 0;
     const char *step = "";
     if (!e->conns) {
-        res = pc_err(comm, podcclSystemError, "out of memory");
+        res = TP_ERR(ctx, podcclSystemError, "out of memory");
         goto fail;
     }
     /* RMA where the provider has it (and 8 bytes of CQ data: sender rank and seq), else
      * tagged messages only. */
-    if (!find_info(comm, 1, &e->info, why, sizeof(why)) &&
-        !find_info(comm, 0, &e->info, why, sizeof(why))) {
-        res = pc_err(comm, podcclSystemError, "ofi: %s", why);
+    if (!find_info(ctx, 1, &e->info, why, sizeof(why)) &&
+        !find_info(ctx, 0, &e->info, why, sizeof(why))) {
+        res = TP_ERR(ctx, podcclSystemError, "ofi: %s", why);
         goto fail;
     }
     struct fi_info *i = e->info;
@@ -325,10 +300,10 @@ static podcclResult_t ofi_listen(podcclComm_t comm, void *handle, void **listen_
     e->mr_endpoint = (mm & FI_MR_ENDPOINT) != 0;
     e->cq_data = i->domain_attr->cq_data_size >= 8;
     e->rma = (i->caps & FI_RMA) && (i->caps & FI_REMOTE_WRITE) && e->cq_data;
-    long long eb = pc_param_int("PODCCL_OFI_EAGER_BYTES");
+    long long eb = ctx->param_int("PODCCL_OFI_EAGER_BYTES");
     e->eager_bytes = eb < 0 ? 0 : (size_t)eb;
     struct fi_cq_attr cqa = {.format = FI_CQ_FORMAT_DATA, .wait_obj = FI_WAIT_NONE};
-    struct fi_av_attr ava = {.type = FI_AV_UNSPEC, .count = (size_t)comm->nranks};
+    struct fi_av_attr ava = {.type = FI_AV_UNSPEC, .count = (size_t)ctx->nranks};
     if ((r = fi_fabric(i->fabric_attr, &e->fabric, NULL)))
         step = "fi_fabric";
     else if ((r = fi_domain(e->fabric, i, &e->domain, NULL)))
@@ -346,29 +321,29 @@ static podcclResult_t ofi_listen(podcclComm_t comm, void *handle, void **listen_
     else if ((r = fi_enable(e->ep)))
         step = "fi_enable";
     if (r) {
-        res = pc_err(comm, podcclSystemError, "ofi (%s on %s): %s: %s", i->fabric_attr->prov_name,
+        res = TP_ERR(ctx, podcclSystemError, "ofi (%s on %s): %s: %s", i->fabric_attr->prov_name,
                      i->domain_attr->name, step, fi_strerror(-r));
         goto fail;
     }
     e->ctrl = calloc(OFI_NCTRL, sizeof(*e->ctrl));
     if (!e->ctrl) {
-        res = pc_err(comm, podcclSystemError, "out of memory");
+        res = TP_ERR(ctx, podcclSystemError, "out of memory");
         goto fail;
     }
     if (e->mr_local &&
         reg(e, e->ctrl, OFI_NCTRL * sizeof(*e->ctrl), FI_RECV, &e->ctrl_mr, why, sizeof(why))) {
-        res = pc_err(comm, podcclSystemError, "ofi: control buffers: %s", why);
+        res = TP_ERR(ctx, podcclSystemError, "ofi: control buffers: %s", why);
         goto fail;
     }
     /* An eager receive is posted as {the caller's buffer, this overflow}: a longer message of a
      * mismatched call then completes (its length tells) instead of being truncated, which some
      * providers (tcp;ofi_rxm) do not survive: the connection stalls. */
     if (i->rx_attr->iov_limit >= 2) {
-        e->ovf_bytes = e->rma ? e->eager_bytes : comm->ex->chunk_bytes;
+        e->ovf_bytes = e->rma ? e->eager_bytes : ctx->chunk_bytes;
         e->ovf = malloc(e->ovf_bytes + 64);
         if (!e->ovf || (e->mr_local &&
                         reg(e, e->ovf, e->ovf_bytes + 64, FI_RECV, &e->ovf_mr, why, sizeof(why)))) {
-            res = pc_err(comm, podcclSystemError, "ofi: overflow buffer: %s",
+            res = TP_ERR(ctx, podcclSystemError, "ofi: overflow buffer: %s",
                          e->ovf ? why : "out of memory");
             goto fail;
         }
@@ -376,7 +351,7 @@ static podcclResult_t ofi_listen(podcclComm_t comm, void *handle, void **listen_
     for (int k = 0; k < OFI_NCTRL; k++) {
         e->ctrl[k].type = CTX_CTRL;
         if ((r = post_ctrl(e, &e->ctrl[k]))) {
-            res = pc_err(comm, podcclSystemError, "ofi: posting control receives: %s",
+            res = TP_ERR(ctx, podcclSystemError, "ofi: posting control receives: %s",
                          fi_strerror(-r));
             goto fail;
         }
@@ -385,18 +360,18 @@ static podcclResult_t ofi_listen(podcclComm_t comm, void *handle, void **listen_
     memset(h, 0, sizeof(*h));
     size_t nl = sizeof(h->name);
     if ((r = fi_getname(&e->ep->fid, h->name, &nl))) {
-        res = pc_err(comm, podcclSystemError, "ofi: fi_getname: %s (address of %zu bytes)",
+        res = TP_ERR(ctx, podcclSystemError, "ofi: fi_getname: %s (address of %zu bytes)",
                      fi_strerror(-r), nl);
         goto fail;
     }
-    h->magic = OFI_HANDLE_MAGIC, h->rank = (uint32_t)comm->rank, h->namelen = (uint32_t)nl;
+    h->magic = OFI_HANDLE_MAGIC, h->rank = (uint32_t)ctx->rank, h->namelen = (uint32_t)nl;
     if (e->rma)
         snprintf(e->provider, sizeof(e->provider), "%s on %s, RMA above %zu B",
                  i->fabric_attr->prov_name, i->domain_attr->name, e->eager_bytes);
     else
         snprintf(e->provider, sizeof(e->provider), "%s on %s, tagged only",
                  i->fabric_attr->prov_name, i->domain_attr->name);
-    pc_log(PC_LOG_INFO, PC_SUB_NET, "ofi: %s, mr_mode 0x%x, fabric %s", e->provider, mm,
+    TP_LOG(ctx, PC_LOG_INFO, PC_SUB_NET, "ofi: %s, mr_mode 0x%x, fabric %s", e->provider, mm,
            i->fabric_attr->name);
     *listen_comm = e;
     return podcclSuccess;
@@ -405,19 +380,19 @@ fail:
     return res;
 }
 
-static podcclResult_t ofi_connect(podcclComm_t comm, void *listen_comm, int peer,
-                                  const void *handle, void **conn) {
+static podcclResult_t ofi_connect(void *listen_comm, int peer, const void *handle, void **conn) {
     ofi_ep *e = listen_comm;
+    const pc_tp_ctx *ctx = e->ctx;
     const ofi_handle *h = handle;
     if (h->magic != OFI_HANDLE_MAGIC || h->rank != (uint32_t)peer)
-        return pc_err(comm, podcclInternalError, "ofi: rank %d's endpoint handle is not valid",
+        return TP_ERR(ctx, podcclInternalError, "ofi: rank %d's endpoint handle is not valid",
                       peer);
     ofi_conn *c = calloc(1, sizeof(*c));
-    if (!c) return pc_err(comm, podcclSystemError, "out of memory");
+    if (!c) return TP_ERR(ctx, podcclSystemError, "out of memory");
     int r = fi_av_insert(e->av, h->name, 1, &c->addr, 0, NULL);
     if (r != 1) {
         free(c);
-        return pc_err(comm, podcclSystemError, "ofi: fi_av_insert of rank %d's address: %s", peer,
+        return TP_ERR(ctx, podcclSystemError, "ofi: fi_av_insert of rank %d's address: %s", peer,
                       r < 0 ? fi_strerror(-r) : "not inserted");
     }
     c->ep = e, c->peer = peer;
@@ -475,7 +450,7 @@ static int post_write(ofi_req *q) {
         q->state = ST_ERROR;
         return 0;
     }
-    uint64_t data = tag_of(e->comm->rank, q->seq);
+    uint64_t data = tag_of(e->ctx->rank, q->seq);
     int r = (int)fi_writedata(e->ep, q->sbuf, q->bytes, q->mr ? fi_mr_desc(q->mr) : NULL, data,
                               c->addr, q->cts.addr, q->cts.key, &q->ctx);
     if (r == 0) q->state = ST_POSTED;
@@ -526,7 +501,7 @@ static void got_rts(ofi_ep *e, ofi_conn *c, const ofi_cts *m) {
      * collective this rank has left, or of another call now, will never be received.
      * Point-to-point operations (seq 0) have no place in that order: the sender may be in one
      * while this rank is still in the collective before it. */
-    const pc_sig *cur = &e->comm->ex->cur, *g = &m->sig;
+    const pc_sig *cur = e->ctx->current(e->ctx->comm), *g = &m->sig;
     if (g->seq && cur->seq && (g->seq < cur->seq || (g->seq == cur->seq && g->hash != cur->hash))) {
         if (!c->proto_err) c->proto_err = 1, c->proto_cts = *m;
         return;
@@ -536,23 +511,20 @@ static void got_rts(ofi_ep *e, ofi_conn *c, const ofi_cts *m) {
 
 /* A peer's notice that names this rank: answer with our call of that operation number. */
 static void answer(ofi_ep *e, ofi_conn *c, const ofi_cts *m) {
-    const pc_exec_state *ex = e->comm->ex;
-    const pc_sig *h = &ex->hist[m->sig.seq % PC_SIG_HIST];
-    ofi_cts a = {.kind = CTL_ANSWER,
-                 .rank = (uint32_t)e->comm->rank,
-                 .sig = h->seq == m->sig.seq ? *h : ex->cur};
-    fi_tinject(e->ep, &a, sizeof(a), c->addr, OFI_TAG_CTRL | tag_of(e->comm->rank, 0));
+    ofi_cts a = {.kind = CTL_ANSWER, .rank = (uint32_t)e->ctx->rank};
+    if (!e->ctx->own_call(e->ctx->comm, m->sig.seq, &a.sig)) a.sig = *e->ctx->current(e->ctx->comm);
+    fi_tinject(e->ep, &a, sizeof(a), c->addr, OFI_TAG_CTRL | tag_of(e->ctx->rank, 0));
 }
 
 static void got_cts(ofi_ep *e, const ofi_cts *m) {
-    ofi_conn *c = m->rank < (uint32_t)e->comm->nranks ? e->conns[m->rank] : NULL;
+    ofi_conn *c = m->rank < (uint32_t)e->ctx->nranks ? e->conns[m->rank] : NULL;
     if (!c) {
         snprintf(e->broken, sizeof(e->broken), "control message from unknown rank %u", m->rank);
         return;
     }
     if (m->kind == CTL_NOTICE) {
         if (!e->notice) e->notice = 1, e->notice_msg = *m;
-        if (m->culprit == (uint32_t)e->comm->rank) answer(e, c, m);
+        if (m->culprit == (uint32_t)e->ctx->rank) answer(e, c, m);
         return;
     }
     if (m->kind == CTL_ANSWER) {
@@ -576,7 +548,7 @@ static void got_cts(ofi_ep *e, const ofi_cts *m) {
 
 static void got_write(ofi_ep *e, uint64_t data, size_t len) {
     uint32_t rank = (uint32_t)(data >> 32), seq = (uint32_t)data;
-    ofi_conn *c = rank < (uint32_t)e->comm->nranks ? e->conns[rank] : NULL;
+    ofi_conn *c = rank < (uint32_t)e->ctx->nranks ? e->conns[rank] : NULL;
     if (c)
         for (ofi_req *q = c->wrecvs; q; q = q->next)
             if (q->seq == seq && q->state == ST_POSTED) {
@@ -651,7 +623,7 @@ static void progress(ofi_ep *e) {
     /* RMA sends with their CTS in hand (only when some are waiting: this runs on every poll). */
     if (!e->ready_waiting) return;
     e->ready_waiting = 0;
-    for (int p = 0; p < e->comm->nranks; p++) {
+    for (int p = 0; p < e->ctx->nranks; p++) {
         ofi_conn *c = e->conns[p];
         if (!c) continue;
         for (ofi_req *q = c->wsends; q; q = q->next)
@@ -663,34 +635,34 @@ static void progress(ofi_ep *e) {
 }
 
 static podcclResult_t post_fail(ofi_conn *c, const char *what, int r) {
-    return pc_err(c->ep->comm, podcclSystemError, "ofi: %s to/from rank %d: %s", what, c->peer,
+    return TP_ERR(c->ep->ctx, podcclSystemError, "ofi: %s to/from rank %d: %s", what, c->peer,
                   fi_strerror(-r));
 }
 
 /* The descriptor of a local buffer: the caller's registration, or (FI_MR_LOCAL providers) one
  * made for this request and released with it. On failure the request is freed. */
 static podcclResult_t local_desc(ofi_req *q, const void *buf, size_t bytes, uint64_t access,
-                                 void *mr, void **desc) {
+                                 void **desc) {
     ofi_ep *e = q->c->ep;
     char err[160];
-    *desc = mr ? fi_mr_desc(mr) : NULL;
-    if (!e->mr_local || *desc || !bytes) return podcclSuccess;
+    *desc = NULL;
+    if (!e->mr_local || !bytes) return podcclSuccess;
     if (reg(e, buf, bytes, access, &q->mr, err, sizeof(err))) {
         req_free(q);
-        return pc_err(e->comm, podcclSystemError, "ofi: %s", err);
+        return TP_ERR(e->ctx, podcclSystemError, "ofi: %s", err);
     }
     *desc = fi_mr_desc(q->mr);
     return podcclSuccess;
 }
 
 static podcclResult_t ofi_isend(void *conn, const void *buf, size_t bytes, const pc_sig *sig,
-                                void *mr, void **req) {
+                                void **req) {
     ofi_conn *c = conn;
     ofi_ep *e = c->ep;
     *req = NULL;
     int rma = e->rma && bytes > e->eager_bytes;
     ofi_req *q = req_new(c, rma ? RQ_WSEND : RQ_SEND);
-    if (!q) return pc_err(e->comm, podcclSystemError, "out of memory");
+    if (!q) return TP_ERR(e->ctx, podcclSystemError, "out of memory");
     q->sbuf = buf, q->bytes = bytes, q->seq = c->sseq, q->sig = *sig;
     if (rma) {
         q->state = ST_WAIT_CTS;
@@ -710,8 +682,8 @@ static podcclResult_t ofi_isend(void *conn, const void *buf, size_t bytes, const
         return podcclSuccess;
     }
     void *desc;
-    PCCHECK(local_desc(q, buf, bytes, FI_SEND, mr, &desc));
-    uint64_t tag = tag_of(e->comm->rank, q->seq);
+    TP_CHECK(local_desc(q, buf, bytes, FI_SEND, &desc));
+    uint64_t tag = tag_of(e->ctx->rank, q->seq);
     int r = e->cq_data ? (int)fi_tsenddata(e->ep, buf, bytes, desc, pc_sig_wire(sig), c->addr, tag,
                                            &q->ctx)
                        : (int)fi_tsend(e->ep, buf, bytes, desc, c->addr, tag, &q->ctx);
@@ -743,14 +715,14 @@ static void drop_old_rts(ofi_conn *c, uint32_t seq) {
         }
 }
 
-static podcclResult_t ofi_irecv(void *conn, void *buf, size_t bytes, const pc_sig *sig, void *mr,
+static podcclResult_t ofi_irecv(void *conn, void *buf, size_t bytes, const pc_sig *sig,
                                 void **req) {
     ofi_conn *c = conn;
     ofi_ep *e = c->ep;
     *req = NULL;
     int rma = e->rma && bytes > e->eager_bytes;
     ofi_req *q = req_new(c, rma ? RQ_WRECV : RQ_RECV);
-    if (!q) return pc_err(e->comm, podcclSystemError, "out of memory");
+    if (!q) return TP_ERR(e->ctx, podcclSystemError, "out of memory");
     q->rbuf = buf, q->bytes = bytes, q->seq = c->rseq, q->sig = *sig;
     char err[160];
     int r;
@@ -767,24 +739,24 @@ static podcclResult_t ofi_irecv(void *conn, void *buf, size_t bytes, const pc_si
     if (rma) {
         if (reg(e, buf, bytes, FI_REMOTE_WRITE, &q->mr, err, sizeof(err))) {
             req_free(q);
-            return pc_err(e->comm, podcclSystemError, "ofi: %s", err);
+            return TP_ERR(e->ctx, podcclSystemError, "ofi: %s", err);
         }
         ofi_cts m = {.kind = CTL_CTS,
-                     .rank = (uint32_t)e->comm->rank,
+                     .rank = (uint32_t)e->ctx->rank,
                      .seq = q->seq,
                      .addr = e->mr_virt ? (uint64_t)(uintptr_t)buf : 0,
                      .key = fi_mr_key(q->mr),
                      .bytes = bytes,
                      .sig = *sig};
         r = (int)fi_tinject(e->ep, &m, sizeof(m), c->addr,
-                            OFI_TAG_CTRL | tag_of(e->comm->rank, q->seq));
+                            OFI_TAG_CTRL | tag_of(e->ctx->rank, q->seq));
         if (r == 0) {
             q->state = ST_POSTED;
             q->next = c->wrecvs, c->wrecvs = q;
         }
     } else {
         void *desc;
-        PCCHECK(local_desc(q, buf, bytes, FI_RECV, mr, &desc));
+        TP_CHECK(local_desc(q, buf, bytes, FI_RECV, &desc));
         uint64_t tag = tag_of(c->peer, q->seq);
         if (e->ovf) {
             struct iovec iov[2] = {{buf, bytes}, {e->ovf, e->ovf_bytes + 64}};
@@ -814,7 +786,7 @@ static podcclResult_t ofi_irecv(void *conn, void *buf, size_t bytes, const pc_si
  * finds out whether it posted an eager receive for it instead (a mismatch). */
 static void maybe_rts(ofi_req *q) {
     if ((++q->polls & 255) != 0) return;
-    double now = pc_now();
+    double now = tp_now();
     if (q->rts_at == 0) {
         q->rts_at = now + OFI_RTS_AFTER;
         return;
@@ -822,12 +794,12 @@ static void maybe_rts(ofi_req *q) {
     if (now < q->rts_at) return;
     ofi_ep *e = q->c->ep;
     ofi_cts m = {.kind = CTL_RTS,
-                 .rank = (uint32_t)e->comm->rank,
+                 .rank = (uint32_t)e->ctx->rank,
                  .seq = q->seq,
                  .bytes = q->bytes,
                  .sig = q->sig};
-    if (fi_tinject(e->ep, &m, sizeof(m), q->c->addr,
-                   OFI_TAG_CTRL | tag_of(e->comm->rank, q->seq)) == 0)
+    if (fi_tinject(e->ep, &m, sizeof(m), q->c->addr, OFI_TAG_CTRL | tag_of(e->ctx->rank, q->seq)) ==
+        0)
         q->rts_sent = 1;
 }
 
@@ -837,15 +809,15 @@ static void maybe_rts(ofi_req *q) {
 static podcclResult_t ask(ofi_req *q, podcclResult_t rc) {
     ofi_conn *c = q->c;
     ofi_ep *e = c->ep;
-    for (double until = pc_now() + OFI_ANSWER_WAIT; !c->answered && pc_now() < until;) {
+    for (double until = tp_now() + OFI_ANSWER_WAIT; !c->answered && tp_now() < until;) {
         progress(e);
         if (!c->answered) sched_yield();
     }
     if (!c->answered) return rc;
     pc_sig theirs = c->answer.sig;
     if (theirs.hash == q->sig.hash) /* the same call, cut differently */
-        return pc_size_mismatch(e->comm, c->peer, &q->sig, q->got + q->olen, q->bytes);
-    return pc_mismatch(e->comm, c->peer, &theirs);
+        return e->ctx->size_mismatch(e->ctx->comm, c->peer, &q->sig, q->got + q->olen, q->bytes);
+    return e->ctx->mismatch(e->ctx->comm, c->peer, &theirs);
 }
 
 /* The request's own mismatch (mism: the peer's CTS or RTS in q->cts; trunc: a longer message;
@@ -854,15 +826,17 @@ static podcclResult_t own_mismatch(ofi_req *q) {
     ofi_conn *c = q->c;
     ofi_ep *e = c->ep;
     if (q->mism) {
-        if (q->cts.sig.hash != q->sig.hash) return pc_mismatch(e->comm, c->peer, &q->cts.sig);
-        return pc_size_mismatch(e->comm, c->peer, &q->sig, q->cts.bytes, q->bytes);
+        if (q->cts.sig.hash != q->sig.hash)
+            return e->ctx->mismatch(e->ctx->comm, c->peer, &q->cts.sig);
+        return e->ctx->size_mismatch(e->ctx->comm, c->peer, &q->sig, q->cts.bytes, q->bytes);
     }
     if (q->has_data && e->cq_data && q->rdata != pc_sig_wire(&q->sig)) {
         pc_sig theirs = pc_sig_unwire(q->rdata, q->sig.seq);
-        return ask(q, pc_mismatch(e->comm, c->peer, &theirs));
+        return ask(q, e->ctx->mismatch(e->ctx->comm, c->peer, &theirs));
     }
     if (q->trunc) /* a longer message: of another call, or cut differently */
-        return ask(q, pc_mismatch(e->comm, c->peer, &(pc_sig){.seq = q->sig.seq, .coll = -1}));
+        return ask(
+            q, e->ctx->mismatch(e->ctx->comm, c->peer, &(pc_sig){.seq = q->sig.seq, .coll = -1}));
     return podcclSuccess;
 }
 
@@ -873,13 +847,14 @@ static podcclResult_t ep_mismatch(ofi_req *q) {
     ofi_ep *e = c->ep;
     if (e->notice) {
         const ofi_cts *m = &e->notice_msg;
-        return pc_mismatch_notice(e->comm, (int)m->rank, (int)m->culprit, &m->sig, &m->other);
+        return e->ctx->mismatch_notice(e->ctx->comm, (int)m->rank, (int)m->culprit, &m->sig,
+                                       &m->other);
     }
     if (c->proto_err) {
         const ofi_cts *m = &c->proto_cts;
-        if (m->sig.hash != q->sig.hash) return pc_mismatch(e->comm, c->peer, &m->sig);
-        return pc_size_mismatch(e->comm, c->peer, &q->sig, m->bytes,
-                                c->eager_sizes[m->seq % OFI_EAGER_RING]);
+        if (m->sig.hash != q->sig.hash) return e->ctx->mismatch(e->ctx->comm, c->peer, &m->sig);
+        return e->ctx->size_mismatch(e->ctx->comm, c->peer, &q->sig, m->bytes,
+                                     c->eager_sizes[m->seq % OFI_EAGER_RING]);
     }
     return podcclSuccess;
 }
@@ -891,31 +866,31 @@ static podcclResult_t ofi_test(void *req, int *done, size_t *bytes) {
     *done = 0;
     if (q->state != ST_DONE && q->state != ST_ERROR) progress(e);
     if (q->state == ST_WAIT_CTS && !q->rts_sent) maybe_rts(q);
-    if (q->state == ST_ERROR) PCCHECK(own_mismatch(q));
-    PCCHECK(ep_mismatch(q));
+    if (q->state == ST_ERROR) TP_CHECK(own_mismatch(q));
+    TP_CHECK(ep_mismatch(q));
     if (q->state == ST_ERROR) {
         int peer = c->peer;
         const char *dir = q->kind == RQ_SEND || q->kind == RQ_WSEND ? "send to" : "receive from";
         podcclResult_t rc =
-            pc_err(e->comm, podcclRemoteError,
+            TP_ERR(e->ctx, podcclRemoteError,
                    "rank %d: ofi (%s) %s rank %d failed: %s; the peer process may have died or "
                    "the link broke",
-                   e->comm->rank, e->provider, dir, peer, q->err);
+                   e->ctx->rank, e->provider, dir, peer, q->err);
         return rc;
     }
     if (e->broken[0])
-        return pc_err(e->comm, podcclRemoteError, "rank %d: ofi (%s): %s", e->comm->rank,
-                      e->provider, e->broken);
+        return TP_ERR(e->ctx, podcclRemoteError, "rank %d: ofi (%s): %s", e->ctx->rank, e->provider,
+                      e->broken);
     if (q->state != ST_DONE) return podcclSuccess;
     /* Report completions in posting order per direction (an eager send may finish before an
      * earlier RMA send): a finished request waits for its predecessors. */
     int is_send = q->kind == RQ_SEND || q->kind == RQ_WSEND;
     uint32_t *reported = is_send ? &c->sdone : &c->rdone;
     if (q->seq != *reported) return podcclSuccess;
-    PCCHECK(own_mismatch(q)); /* an eager message of another operation */
+    TP_CHECK(own_mismatch(q)); /* an eager message of another operation */
     (*reported)++;
     if (q->kind == RQ_RECV && q->got > q->bytes)
-        return pc_size_mismatch(e->comm, c->peer, &q->sig, q->got, q->bytes);
+        return e->ctx->size_mismatch(e->ctx->comm, c->peer, &q->sig, q->got, q->bytes);
     if (bytes) *bytes = q->got;
     *done = 1;
     req_free(q);
@@ -927,20 +902,20 @@ static podcclResult_t ofi_test(void *req, int *done, size_t *bytes) {
  * -FI_EAGAIN meanwhile): keep progressing for up to OFI_NOTIFY_WAIT seconds. */
 static void ofi_notify(void *listen_comm, int culprit, const pc_sig *mine, const pc_sig *theirs) {
     ofi_ep *e = listen_comm;
-    int n = e->comm->nranks, left = 0;
+    int n = e->ctx->nranks, left = 0;
     char *sent = calloc((size_t)n, 1);
     if (!sent) return;
     ofi_cts m = {.kind = CTL_NOTICE,
-                 .rank = (uint32_t)e->comm->rank,
+                 .rank = (uint32_t)e->ctx->rank,
                  .culprit = (uint32_t)culprit,
                  .sig = *mine,
                  .other = *theirs};
     for (int p = 0; p < n; p++) left += !(sent[p] = !e->conns[p]);
-    for (double until = pc_now() + OFI_NOTIFY_WAIT; left && pc_now() < until;) {
+    for (double until = tp_now() + OFI_NOTIFY_WAIT; left && tp_now() < until;) {
         for (int p = 0; p < n; p++) {
             if (sent[p]) continue;
             int r = (int)fi_tinject(e->ep, &m, sizeof(m), e->conns[p]->addr,
-                                    OFI_TAG_CTRL | tag_of(e->comm->rank, 0));
+                                    OFI_TAG_CTRL | tag_of(e->ctx->rank, 0));
             if (r != -FI_EAGAIN) sent[p] = 1, left--; /* sent, or never will be */
         }
         if (left) progress(e), sched_yield();
@@ -962,10 +937,10 @@ static podcclResult_t ofi_close(void *conn) {
  * reports it): take them in with a wildcard receive into the overflow buffer for a few
  * milliseconds. Completions are only read here: connections and requests may be gone. */
 static void drain(ofi_ep *e) {
-    if (!e->ep || !e->ovf || pc_comm_async(e->comm) == podcclSuccess) return;
+    if (!e->ep || !e->ovf || !e->ctx->broken(e->ctx->comm)) return;
     void *desc = e->ovf_mr ? fi_mr_desc(e->ovf_mr) : NULL;
     int posted = 0;
-    for (double until = pc_now() + OFI_DRAIN_WAIT; pc_now() < until;) {
+    for (double until = tp_now() + OFI_DRAIN_WAIT; tp_now() < until;) {
         if (!posted)
             posted = fi_trecv(e->ep, e->ovf, e->ovf_bytes + 64, desc, FI_ADDR_UNSPEC, 0,
                               ~OFI_TAG_CTRL, &e->drain) == 0;
@@ -1001,13 +976,13 @@ static podcclResult_t ofi_close_listen(void *listen_comm) {
     if (e->fabric) fi_close(&e->fabric->fid);
     if (e->info) fi_freeinfo(e->info);
     if (e->conns)
-        for (int p = 0; p < e->comm->nranks; p++)
+        for (int p = 0; p < e->ctx->nranks; p++)
             if (e->conns[p]) ofi_close(e->conns[p]);
     free(e->conns), free(e->ctrl), free(e->ovf), free(e);
     return podcclSuccess;
 }
 
-const pc_transport pc_transport_ofi = {
+static const pc_transport ofi_transport = {
     .name = "ofi",
     .available = ofi_available,
     .can_reach = ofi_can_reach,
@@ -1015,12 +990,17 @@ const pc_transport pc_transport_ofi = {
     .listen = ofi_listen,
     .connect = ofi_connect,
     .accept = ofi_connect, /* connectionless: both ends insert the peer's address */
-    .reg_mr = ofi_reg_mr,
-    .dereg_mr = ofi_dereg_mr,
     .isend = ofi_isend,
     .irecv = ofi_irecv,
     .test = ofi_test,
     .close = ofi_close,
     .close_listen = ofi_close_listen,
     .notify = ofi_notify,
+};
+
+/* The module's entry (podccl_net.h): podccl-net-ofi.so. */
+PC_NET_EXPORT const pc_net_plugin podcclNetPlugin_v1 = {
+    .abi_version = PC_NET_ABI_VERSION,
+    .struct_size = sizeof(pc_transport),
+    .transport = &ofi_transport,
 };
