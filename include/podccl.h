@@ -39,6 +39,14 @@
 extern "C" {
 #endif
 
+/* Marks the public API: the only symbols libpodccl.so exports (it is built with
+ * -fvisibility=hidden; tests/check_exports.sh lists nm -D and fails on anything else). */
+#if defined(__GNUC__)
+#define PODCCL_API __attribute__((visibility("default")))
+#else
+#define PODCCL_API
+#endif
+
 #define PODCCL_MAJOR 0
 #define PODCCL_MINOR 1
 #define PODCCL_PATCH 0
@@ -125,25 +133,25 @@ typedef struct {
 
 /* Stores PODCCL_VERSION_CODE of the library into *version.
  * Errors: podcclInvalidArgument if version is NULL. Thread-safe. */
-podcclResult_t podcclGetVersion(int *version);
+PODCCL_API podcclResult_t podcclGetVersion(int *version);
 
 /* A static English string for a result code, never NULL. Thread-safe. */
-const char *podcclGetErrorString(podcclResult_t result);
+PODCCL_API const char *podcclGetErrorString(podcclResult_t result);
 
 /* The message of the last failed call: on comm if comm is a live communicator and the failure
  * belonged to it, else (NULL, destroyed or aborted comm) the last failure of the calling thread.
  * Never NULL ("" when there was none). The string stays valid until the next call on the same
  * communicator or thread. Thread-safe. */
-const char *podcclGetLastError(podcclComm_t comm);
+PODCCL_API const char *podcclGetLastError(podcclComm_t comm);
 
 /* Prints every environment parameter podccl reads, its current value, default and meaning, to
  * stdout. Thread-safe. */
-void podcclPrintParams(void);
+PODCCL_API void podcclPrintParams(void);
 
 /* Prints every algorithm podccl has, per collective, with a line on what it is and its source
  * (paper, or NCCL/MPI counterpart), as a markdown table to stdout: the registry that the cost
  * model, PODCCL_ALGO and podcclCommExplain read. Thread-safe. */
-void podcclPrintAlgorithms(void);
+PODCCL_API void podcclPrintAlgorithms(void);
 
 /* ---- Communicators -------------------------------------------------------------------------- */
 
@@ -159,7 +167,7 @@ void podcclPrintAlgorithms(void);
  * to the job's own ranks.
  * Errors: podcclInvalidArgument (uniqueId NULL; a PODCCL_* variable malformed or out of range,
  * named), podcclSystemError (no interface, bind/listen failed). Thread-safe. */
-podcclResult_t podcclGetUniqueId(podcclUniqueId *uniqueId);
+PODCCL_API podcclResult_t podcclGetUniqueId(podcclUniqueId *uniqueId);
 
 /* Creates the communicator's rank `rank` of `nranks` (0 <= rank < nranks <= 2^20). Collective
  * over all ranks: blocks until every rank has joined, exchanged host identity and connected
@@ -174,13 +182,15 @@ podcclResult_t podcclGetUniqueId(podcclUniqueId *uniqueId);
  * peer or the root died, or does not know the secret: named), podcclTimeout (ranks missing:
  * named), podcclInvalidUsage (ranks on different hosts but no network transport is built).
  * Thread-safe for different comm pointers. Counterpart: ncclCommInitRank. */
-podcclResult_t podcclCommInitRank(podcclComm_t *comm, int nranks, podcclUniqueId commId, int rank);
+PODCCL_API podcclResult_t podcclCommInitRank(podcclComm_t *comm, int nranks, podcclUniqueId commId,
+                                             int rank);
 
 /* As podcclCommInitRank, with a configuration (may be NULL for defaults).
  * Errors: as podcclCommInitRank, plus podcclInvalidArgument for a config whose size, magic or
  * version is wrong or whose timeoutSec is <= 0. */
-podcclResult_t podcclCommInitRankConfig(podcclComm_t *comm, int nranks, podcclUniqueId commId,
-                                        int rank, podcclConfig_t *config);
+PODCCL_API podcclResult_t podcclCommInitRankConfig(podcclComm_t *comm, int nranks,
+                                                   podcclUniqueId commId, int rank,
+                                                   podcclConfig_t *config);
 
 /* Creates a communicator from the launcher's environment, without MPI. Rank and size come from,
  * in order: PODCCL_RANK/PODCCL_NRANKS, OMPI_COMM_WORLD_RANK/OMPI_COMM_WORLD_SIZE (mpirun),
@@ -196,7 +206,7 @@ podcclResult_t podcclCommInitRankConfig(podcclComm_t *comm, int nranks, podcclUn
  * Errors: podcclInvalidArgument (NULL comm, no launcher variables, inconsistent values, no
  * address for a multi-host job: the message names the variable to set), then as
  * podcclCommInitRankConfig. */
-podcclResult_t podcclCommInitFromEnv(podcclComm_t *comm, podcclConfig_t *config);
+PODCCL_API podcclResult_t podcclCommInitFromEnv(podcclComm_t *comm, podcclConfig_t *config);
 
 /* Color for podcclCommSplit: this rank joins no new communicator (*newcomm = NULL). */
 #define PODCCL_SPLIT_NOCOLOR (-1)
@@ -229,8 +239,8 @@ podcclResult_t podcclCommInitFromEnv(podcclComm_t *comm, podcclConfig_t *config)
  * on each, from one thread or several, as for any two communicators) and destroyed in any
  * order; destroy both (podcclCommDestroy). Thread-safety: as any call on comm (one thread at a
  * time per communicator). Counterparts: ncclCommSplit, MPI_Comm_split. */
-podcclResult_t podcclCommSplit(podcclComm_t comm, int color, int key, podcclComm_t *newcomm,
-                               podcclConfig_t *config);
+PODCCL_API podcclResult_t podcclCommSplit(podcclComm_t comm, int color, int key,
+                                          podcclComm_t *newcomm, podcclConfig_t *config);
 
 /* Flags of podcclCommShrink. */
 #define PODCCL_SHRINK_DEFAULT 0 /* comm is idle: no operation in flight on it */
@@ -253,8 +263,9 @@ podcclResult_t podcclCommSplit(podcclComm_t comm, int color, int key, podcclComm
  * that does not call in time: podcclTimeout naming it; a second failure: podcclRemoteError
  * naming it). On error *newcomm is NULL. Thread-safety: as any call on comm; do not shrink
  * one comm from two threads at once. Counterpart: ncclCommShrink (NCCL 2.27). */
-podcclResult_t podcclCommShrink(podcclComm_t comm, int *excludeRanksList, int excludeRanksCount,
-                                podcclComm_t *newcomm, podcclConfig_t *config, int shrinkFlags);
+PODCCL_API podcclResult_t podcclCommShrink(podcclComm_t comm, int *excludeRanksList,
+                                           int excludeRanksCount, podcclComm_t *newcomm,
+                                           podcclConfig_t *config, int shrinkFlags);
 
 /* Waits for this communicator's operations queued on streams and calls in progress on other
  * threads, then frees its resources. Local: does not wait for peers (but an operation that
@@ -265,7 +276,7 @@ podcclResult_t podcclCommShrink(podcclComm_t comm, int *excludeRanksList, int ex
  * comm, which run only at that podcclGroupEnd: nothing is freed, comm stays usable (end the group
  * first, or abort). Not thread-safe with other calls on the same communicator.
  * Counterpart: ncclCommDestroy. */
-podcclResult_t podcclCommDestroy(podcclComm_t comm);
+PODCCL_API podcclResult_t podcclCommDestroy(podcclComm_t comm);
 
 /* Marks the communicator aborted and broken, and frees it without waiting for peers or
  * timeouts. Operations on comm in the calling thread's open group are dropped (they never run;
@@ -275,17 +286,17 @@ podcclResult_t podcclCommDestroy(podcclComm_t comm);
  * while another thread is blocked in a collective on comm; that call returns, and comm is freed
  * when it has. Errors: podcclInvalidArgument (NULL, or already destroyed or aborted).
  * Counterpart: ncclCommAbort. */
-podcclResult_t podcclCommAbort(podcclComm_t comm);
+PODCCL_API podcclResult_t podcclCommAbort(podcclComm_t comm);
 
 /* Stores in *asyncError the error that broke the communicator (podcclSuccess if none). The
  * message of the call that broke it names the failing rank; every later call on comm names that
  * message again. Thread-safe, also with podcclCommAbort on another thread.
  * Errors: podcclInvalidArgument (NULL arguments, destroyed communicator). */
-podcclResult_t podcclCommGetAsyncError(podcclComm_t comm, podcclResult_t *asyncError);
+PODCCL_API podcclResult_t podcclCommGetAsyncError(podcclComm_t comm, podcclResult_t *asyncError);
 
 /* Number of ranks (*count) / this rank (*rank). Errors: podcclInvalidArgument (NULL). */
-podcclResult_t podcclCommCount(const podcclComm_t comm, int *count);
-podcclResult_t podcclCommUserRank(const podcclComm_t comm, int *rank);
+PODCCL_API podcclResult_t podcclCommCount(const podcclComm_t comm, int *count);
+PODCCL_API podcclResult_t podcclCommUserRank(const podcclComm_t comm, int *rank);
 
 /* Memory this rank holds for comm, in bytes: *shmBytes of shared memory (its segment in
  * an unnamed memfd: one-shot buffers and one FIFO per local sender; bounded by
@@ -294,7 +305,8 @@ podcclResult_t podcclCommUserRank(const podcclComm_t comm, int *rank);
  * steps, and partial results; both grow to what the largest schedule issued so far needed).
  * Either pointer may be NULL.
  * Errors: podcclInvalidArgument (NULL or destroyed comm). Thread-safe. */
-podcclResult_t podcclCommMemoryUsage(const podcclComm_t comm, size_t *shmBytes, size_t *hostBytes);
+PODCCL_API podcclResult_t podcclCommMemoryUsage(const podcclComm_t comm, size_t *shmBytes,
+                                                size_t *hostBytes);
 
 /* Writes into buf (at most len bytes, NUL-terminated, truncated if needed) which transports
  * carry this rank's traffic: "shm to N local peers (shared memory)" for ranks on this host
@@ -302,7 +314,7 @@ podcclResult_t podcclCommMemoryUsage(const podcclComm_t comm, size_t *shmBytes, 
  * eth0, RMA above 65536 B)" or the ib device, port and GID. Same text on every rank of a host.
  * Thread-safe. Errors: podcclInvalidArgument (NULL or destroyed comm, buf NULL, len 0). No NCCL
  * counterpart (NCCL prints it at NCCL_DEBUG=INFO, as podccl also does). */
-podcclResult_t podcclCommTransportInfo(const podcclComm_t comm, char *buf, size_t len);
+PODCCL_API podcclResult_t podcclCommTransportInfo(const podcclComm_t comm, char *buf, size_t len);
 
 /* Writes into buf (at most len bytes, NUL-terminated, truncated if needed) the topology levels
  * this communicator found, bottom up: level 0 is the ranks of each host; the levels above come
@@ -311,7 +323,7 @@ podcclResult_t podcclCommTransportInfo(const podcclComm_t comm, char *buf, size_
  * with their ranks and leader (smallest rank), and the rails (ranks with the same index on their
  * hosts). Same text on every rank. Errors: podcclInvalidArgument (NULL or destroyed comm, buf
  * NULL, len 0). Thread-safe. No NCCL counterpart (NCCL_TOPO_DUMP_FILE is the nearest). */
-podcclResult_t podcclCommTopoInfo(const podcclComm_t comm, char *buf, size_t len);
+PODCCL_API podcclResult_t podcclCommTopoInfo(const podcclComm_t comm, char *buf, size_t len);
 
 /* Explains the algorithm choice for one call without running it: writes into buf (at most len
  * bytes, NUL-terminated) every algorithm podccl has for `collective` ("allreduce", "allgather",
@@ -322,24 +334,24 @@ podcclResult_t podcclCommTopoInfo(const podcclComm_t comm, char *buf, size_t len
  * reductions. The same choice is made on every rank. Errors: podcclInvalidArgument (NULL or
  * destroyed comm, NULL buf, len 0, unknown collective, datatype or op). Not thread-safe with
  * other calls on comm. No NCCL counterpart (NCCL logs its choice at NCCL_DEBUG_SUBSYS=TUNING). */
-podcclResult_t podcclCommExplain(const podcclComm_t comm, const char *collective, size_t count,
-                                 podcclDataType_t datatype, podcclRedOp_t op, char *buf,
-                                 size_t len);
+PODCCL_API podcclResult_t podcclCommExplain(const podcclComm_t comm, const char *collective,
+                                            size_t count, podcclDataType_t datatype,
+                                            podcclRedOp_t op, char *buf, size_t len);
 
 /* ---- Streams -------------------------------------------------------------------------------- */
 
 /* Creates a stream: operations enqueued on it run in order, one at a time, on a thread owned by
  * the stream, while the caller continues. Buffers must stay valid and unchanged until
  * podcclStreamSynchronize returns. Errors: podcclInvalidArgument (NULL), podcclSystemError. */
-podcclResult_t podcclStreamCreate(podcclStream_t *stream);
+PODCCL_API podcclResult_t podcclStreamCreate(podcclStream_t *stream);
 
 /* Waits until every operation enqueued on stream has finished. Returns the first error any of
  * them returned since the last synchronize (podcclSuccess if none); podcclInvalidArgument for
  * NULL. */
-podcclResult_t podcclStreamSynchronize(podcclStream_t stream);
+PODCCL_API podcclResult_t podcclStreamSynchronize(podcclStream_t stream);
 
 /* Synchronizes, then frees the stream; returns what podcclStreamSynchronize would. */
-podcclResult_t podcclStreamDestroy(podcclStream_t stream);
+PODCCL_API podcclResult_t podcclStreamDestroy(podcclStream_t stream);
 
 /* ---- Collectives ------------------------------------------------------------------------------
  * Common rules, as in NCCL:
@@ -372,40 +384,43 @@ podcclResult_t podcclStreamDestroy(podcclStream_t stream);
 
 /* recvbuff[i] = op over ranks of sendbuff[i], for i < count, on every rank. Both buffers hold
  * count elements. In place when sendbuff == recvbuff. Counterpart: ncclAllReduce. */
-podcclResult_t podcclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
-                               podcclDataType_t datatype, podcclRedOp_t op, podcclComm_t comm,
-                               podcclStream_t stream);
+PODCCL_API podcclResult_t podcclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
+                                          podcclDataType_t datatype, podcclRedOp_t op,
+                                          podcclComm_t comm, podcclStream_t stream);
 
 /* recvbuff[r*sendcount + i] = sendbuff of rank r [i]. sendbuff holds sendcount elements,
  * recvbuff nranks*sendcount. In place when sendbuff == recvbuff + rank*sendcount elements.
  * Counterpart: ncclAllGather. */
-podcclResult_t podcclAllGather(const void *sendbuff, void *recvbuff, size_t sendcount,
-                               podcclDataType_t datatype, podcclComm_t comm, podcclStream_t stream);
+PODCCL_API podcclResult_t podcclAllGather(const void *sendbuff, void *recvbuff, size_t sendcount,
+                                          podcclDataType_t datatype, podcclComm_t comm,
+                                          podcclStream_t stream);
 
 /* recvbuff[i] = op over ranks of sendbuff[rank*recvcount + i]. sendbuff holds
  * nranks*recvcount elements, recvbuff recvcount. In place when recvbuff == sendbuff +
  * rank*recvcount elements. Counterpart: ncclReduceScatter. */
-podcclResult_t podcclReduceScatter(const void *sendbuff, void *recvbuff, size_t recvcount,
-                                   podcclDataType_t datatype, podcclRedOp_t op, podcclComm_t comm,
-                                   podcclStream_t stream);
+PODCCL_API podcclResult_t podcclReduceScatter(const void *sendbuff, void *recvbuff,
+                                              size_t recvcount, podcclDataType_t datatype,
+                                              podcclRedOp_t op, podcclComm_t comm,
+                                              podcclStream_t stream);
 
 /* Copies root's sendbuff (count elements) to recvbuff (count elements) on every rank. sendbuff
  * is read on root only. In place when sendbuff == recvbuff. Counterpart: ncclBroadcast. */
-podcclResult_t podcclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
-                               podcclDataType_t datatype, int root, podcclComm_t comm,
-                               podcclStream_t stream);
+PODCCL_API podcclResult_t podcclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
+                                          podcclDataType_t datatype, int root, podcclComm_t comm,
+                                          podcclStream_t stream);
 
 /* As podcclAllReduce, but only root's recvbuff receives the result; recvbuff is ignored (may
  * be NULL) on other ranks. Counterpart: ncclReduce. */
-podcclResult_t podcclReduce(const void *sendbuff, void *recvbuff, size_t count,
-                            podcclDataType_t datatype, podcclRedOp_t op, int root,
-                            podcclComm_t comm, podcclStream_t stream);
+PODCCL_API podcclResult_t podcclReduce(const void *sendbuff, void *recvbuff, size_t count,
+                                       podcclDataType_t datatype, podcclRedOp_t op, int root,
+                                       podcclComm_t comm, podcclStream_t stream);
 
 /* recvbuff[r*count + i] = sendbuff of rank r [rank*count + i]. Both buffers hold nranks*count
  * elements; count is per peer. In place when sendbuff == recvbuff. Counterpart: ncclAlltoAll,
  * MPI_Alltoall. */
-podcclResult_t podcclAllToAll(const void *sendbuff, void *recvbuff, size_t count,
-                              podcclDataType_t datatype, podcclComm_t comm, podcclStream_t stream);
+PODCCL_API podcclResult_t podcclAllToAll(const void *sendbuff, void *recvbuff, size_t count,
+                                         podcclDataType_t datatype, podcclComm_t comm,
+                                         podcclStream_t stream);
 
 /* Vector all-to-all, for Mixture-of-Experts dispatch/combine: this rank sends sendcounts[p]
  * elements starting at element sdispls[p] of sendbuff to rank p, and receives recvcounts[p]
@@ -418,22 +433,23 @@ podcclResult_t podcclAllToAll(const void *sendbuff, void *recvbuff, size_t count
  * region (displacement + count) must end below 2^47 bytes, and this rank's send and receive
  * counts must each add up to at most 2^22 chunks of PODCCL_CHUNK_BYTES: checked on this rank
  * only, as counts differ between ranks. Counterpart: MPI_Alltoallv. */
-podcclResult_t podcclAllToAllv(const void *sendbuff, const size_t sendcounts[],
-                               const size_t sdispls[], void *recvbuff, const size_t recvcounts[],
-                               const size_t rdispls[], podcclDataType_t datatype, podcclComm_t comm,
-                               podcclStream_t stream);
+PODCCL_API podcclResult_t podcclAllToAllv(const void *sendbuff, const size_t sendcounts[],
+                                          const size_t sdispls[], void *recvbuff,
+                                          const size_t recvcounts[], const size_t rdispls[],
+                                          podcclDataType_t datatype, podcclComm_t comm,
+                                          podcclStream_t stream);
 
 /* Point to point: count elements to/from peer. Matched in order per (sender, receiver) pair;
  * the receiver's count must equal the sender's. Outside a group a send may block until the
  * peer receives; put the sends and receives of an exchange inside podcclGroupStart/End to run
  * them together. peer == own rank is allowed inside a group. Counterpart: ncclSend/ncclRecv. */
-podcclResult_t podcclSend(const void *sendbuff, size_t count, podcclDataType_t datatype, int peer,
-                          podcclComm_t comm, podcclStream_t stream);
-podcclResult_t podcclRecv(void *recvbuff, size_t count, podcclDataType_t datatype, int peer,
-                          podcclComm_t comm, podcclStream_t stream);
+PODCCL_API podcclResult_t podcclSend(const void *sendbuff, size_t count, podcclDataType_t datatype,
+                                     int peer, podcclComm_t comm, podcclStream_t stream);
+PODCCL_API podcclResult_t podcclRecv(void *recvbuff, size_t count, podcclDataType_t datatype,
+                                     int peer, podcclComm_t comm, podcclStream_t stream);
 
 /* Returns when every rank of comm has entered the barrier. */
-podcclResult_t podcclBarrier(podcclComm_t comm, podcclStream_t stream);
+PODCCL_API podcclResult_t podcclBarrier(podcclComm_t comm, podcclStream_t stream);
 
 /* Group calls (per thread, nestable): operations issued between podcclGroupStart and the
  * outermost podcclGroupEnd are checked when issued, and run together at podcclGroupEnd:
@@ -445,8 +461,8 @@ podcclResult_t podcclBarrier(podcclComm_t comm, podcclStream_t stream);
  * podcclCommDestroy refuses (podcclInvalidUsage) while the group holds some.
  * Errors: podcclInvalidUsage for GroupEnd without GroupStart. Counterpart:
  * ncclGroupStart/ncclGroupEnd. */
-podcclResult_t podcclGroupStart(void);
-podcclResult_t podcclGroupEnd(void);
+PODCCL_API podcclResult_t podcclGroupStart(void);
+PODCCL_API podcclResult_t podcclGroupEnd(void);
 
 #ifdef __cplusplus
 }
