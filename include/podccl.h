@@ -59,8 +59,8 @@ typedef struct podcclComm *podcclComm_t;
 typedef struct podcclStream *podcclStream_t;
 
 #define PODCCL_UNIQUE_ID_BYTES 128
-/* Names a rendezvous: the root's TCP address and a random 128-bit secret. Copy it to every rank
- * by any means (a file, MPI_Bcast, a key-value store). */
+/* Names a rendezvous: the root's TCP address and a random 256-bit (32-byte) secret. Copy it to
+ * every rank by any means (a file, MPI_Bcast, a key-value store). */
 typedef struct {
     char internal[PODCCL_UNIQUE_ID_BYTES];
 } podcclUniqueId;
@@ -375,12 +375,26 @@ PODCCL_API podcclResult_t podcclStreamDestroy(podcclStream_t stream);
  *    podcclSystemError when the operating system failed us. Every error but InvalidArgument
  *    and the forced-algorithm InvalidUsage breaks the communicator (see the top of this file).
  *  - Thread-safety: one thread per communicator at a time.
- *  - Algorithms: "direct" (one-shot through shared memory: each rank publishes its data with a
- *    sequence number and reads its peers'; cf. MPICH/Open MPI XHC shared-memory collectives)
- *    for small messages, "ring" (pipelined in chunks; Patarasuk & Yuan, "Bandwidth optimal
- *    all-reduce algorithms for clusters of workstations", JPDC 2009; NCCL's ring) for large
- *    ones, "pairwise" exchange for all-to-all (MPI's pairwise alltoall). The choice comes from
- *    a cost model; PODCCL_ALGO forces one. */
+ *  - Algorithms, per collective (the registry: algorithms/registry.def; docs/algorithms.md gives
+ *    each one's source, tests/check_docs.sh keeps this list equal to it). A cost model chooses one
+ *    per call (podcclCommExplain shows why); PODCCL_ALGO forces one:
+ *    <algorithms>
+ *      allreduce:     direct cma ring rhd rd hier
+ *      allgather:     direct cma ring bruck hier
+ *      reducescatter: direct cma ring hier
+ *      broadcast:     direct cma ring tree hier
+ *      reduce:        direct cma ring tree hier
+ *      alltoall:      direct cma pairwise
+ *      alltoallv:     cma pairwise
+ *      barrier:       direct dissemination
+ *    </algorithms>
+ *    direct: one-shot through shared memory (each rank publishes its data with a sequence number
+ *    and reads its peers'; MPICH/Open MPI XHC); cma: single copy with process_vm_readv (Open MPI
+ *    btl/sm CMA); ring: pipelined in chunks (Patarasuk & Yuan, JPDC 2009; NCCL's ring); rhd, rd:
+ *    recursive halving-doubling and doubling (Rabenseifner 2004; MPICH); bruck: Bruck et al.
+ *    1997; tree: binomial (MPICH); pairwise: MPI's pairwise exchange (Thakur et al. 2005);
+ *    dissemination: Hensgen, Finkel & Manber 1988; hier: rail-parallel over the topology
+ *    levels (NCCL/HAN hierarchy). */
 
 /* recvbuff[i] = op over ranks of sendbuff[i], for i < count, on every rank. Both buffers hold
  * count elements. In place when sendbuff == recvbuff. Counterpart: ncclAllReduce. */

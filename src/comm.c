@@ -30,9 +30,7 @@ static size_t reg_cap, reg_n; /* reg_cap: 0 or a power of 2 */
 static uint64_t reg_next_serial;
 
 static size_t reg_slot(podcclComm_t c) {
-    uint64_t x = (uint64_t)(uintptr_t)c;
-    x ^= x >> 33, x *= 0xff51afd7ed558ccdull, x ^= x >> 33;
-    return (size_t)x & (reg_cap - 1);
+    return (size_t)pc_fmix64((uint64_t)(uintptr_t)c) & (reg_cap - 1);
 }
 
 static reg_entry *reg_find(podcclComm_t c) {

@@ -1,8 +1,9 @@
-/* The communicator: its identity and errors, and pointers to its parts, each owned by one
- * module: topology (topo.c), connections (conn.c, with the transports), executor state
- * (exec.c and memdom.c; enqueue.c numbers operations), the planner's state (tune.c), and the
- * liveness domain (wait.h). Only init.c creates and destroys it; comm.c keeps the set of live
- * communicators. */
+/* The communicator: its identity and errors, and pointers to its parts, each written by one
+ * module (docs/architecture.md): errors (pc_errs, debug.c), topology (topo.c), connections
+ * (conn.c), executor state (pc_exec_state: the running operation by sig.c, chunk, scratch and
+ * temporaries by exec.c and comm.c, the one-shot and single-copy counters by the run functions
+ * through pc_md), the planner's state (tune.c), and the liveness domain (wait.h). init.c creates
+ * and frees it; comm.c keeps the set of live communicators. */
 #ifndef PODCCL_COMM_H
 #define PODCCL_COMM_H
 

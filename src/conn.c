@@ -79,9 +79,7 @@ static void ctx_publish_failure(void *comm, int culprit, podcclResult_t rc) {
 /* 64 bits of the job's secret for transports that need a job-wide nonce (FNV-1a of its first
  * half: the secret itself never leaves the core). */
 static uint64_t job_key(const pc_boot *b) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (int i = 0; i < 16; i++) h = (h ^ b->secret[i]) * 0x100000001b3ull;
-    return h;
+    return pc_fnv1a(PC_FNV_OFFSET, b->secret, 16);
 }
 
 void pc_conn_ctx(podcclComm_t comm) {

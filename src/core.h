@@ -133,6 +133,24 @@ void pc_avg_finish(void *buf, size_t count, podcclDataType_t t, int nranks);
 
 /* ---- Small helpers ------------------------------------------------------------------------- */
 
+#define PC_FNV_OFFSET 0xcbf29ce484222325ull
+/* FNV-1a (64 bits) of n bytes, continuing from h (PC_FNV_OFFSET to start). */
+static inline uint64_t pc_fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+/* The same over a NUL-terminated string (NULL: nothing). */
+static inline uint64_t pc_fnv1a_str(uint64_t h, const char *s) {
+    return s ? pc_fnv1a(h, s, strlen(s)) : h;
+}
+/* MurmurHash3's 64-bit finaliser: a bijection that spreads every input bit over the output. */
+static inline uint64_t pc_fmix64(uint64_t x) {
+    x ^= x >> 33, x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33, x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ x >> 33;
+}
+
 double pc_now(void); /* monotonic seconds */
 
 #endif

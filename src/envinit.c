@@ -27,11 +27,6 @@ static int env_int(const char *name, long *v) {
     return *end == 0;
 }
 
-static uint64_t hash_str(uint64_t h, const char *s) {
-    for (; s && *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return h;
-}
-
 /* ---- the job's secret ------------------------------------------------------------------------ */
 
 /* Reads a secret file after checking it is a regular file owned by this user with no group or
@@ -174,9 +169,9 @@ static podcclResult_t env_addr(long size, pc_sockaddr *addr, char *text, size_t 
          * it (it is not secret and not used as one). */
         const char *jobvars[] = {"PMIX_NAMESPACE", "OMPI_MCA_orte_hnp_uri", "PMI_PORT",
                                  "SLURM_JOB_ID",   "SLURM_STEP_ID",         "TORCHELASTIC_RUN_ID"};
-        uint64_t h = 0xcbf29ce484222325ull;
+        uint64_t h = PC_FNV_OFFSET;
         for (size_t i = 0; i < sizeof(jobvars) / sizeof(jobvars[0]); i++)
-            h = hash_str(hash_str(h, jobvars[i]), getenv(jobvars[i]));
+            h = pc_fnv1a_str(pc_fnv1a_str(h, jobvars[i]), getenv(jobvars[i]));
         snprintf(text, len, "127.0.0.1:%d", (int)(20000 + (h >> 8) % 30000));
     }
     return boot_parse_addr(text, addr);

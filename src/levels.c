@@ -170,10 +170,6 @@ int levels_build(pc_levels *L, int nranks, int rank, int nlv, int *const *unit_o
     L->world = (pc_group){.n = nranks, .me = L->pos_of[rank], .rank = L->order};
     L->memsem = 0;
     while (L->memsem + 1 < L->nlevels && L->lv[L->memsem + 1].link.memsem) L->memsem++;
-    const pc_level *h = &L->lv[0];
-    for (int u = 0; u < h->nunits; u++)
-        if (h->child_start[u + 1] - h->child_start[u] > L->max_ppn)
-            L->max_ppn = h->child_start[u + 1] - h->child_start[u];
     return 0;
 fail:
     levels_free(L);

@@ -42,7 +42,6 @@ typedef struct {
     int *pos_of;    /* [nranks] position of each rank in order */
     pc_group world; /* order as a group */
     int memsem;     /* highest level l such that levels 0..l all have memory semantics */
-    int max_ppn;    /* most ranks on one host */
 } pc_levels;
 
 /* Builds L from unit_of[l][r] for levels 0..nlv-1 (level 0 = host; units numbered from 0;

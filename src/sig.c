@@ -17,8 +17,7 @@ static uint64_t sig_hash(const pc_sig *g, uint64_t prev) {
                     (uint64_t)(uint8_t)g->op << 16 | (uint64_t)(uint32_t)g->root << 32;
     uint64_t h = g->seq * 0x9e3779b97f4a7c15ull ^ g->count * 0xc2b2ae3d27d4eb4full ^
                  kind * 0x165667b19e3779f9ull ^ (prev << 23 | prev >> 41);
-    h ^= h >> 33, h *= 0xff51afd7ed558ccdull, h ^= h >> 33, h *= 0xc4ceb9fe1a85ec53ull;
-    return h ^ h >> 33;
+    return pc_fmix64(h);
 }
 
 static int same_call(const pc_sig *a, const pc_sig *b) {

@@ -1,7 +1,8 @@
-/* podcclCommSplit (ncclCommSplit, MPI_Comm_split), built on the public API only: an all-gather of
- * (color, key) over the parent, then the new rank 0 of each color creates a unique id, a second
- * all-gather hands every member its leader's id, and every member runs
- * podcclCommInitRankConfig for its color. The parent is only read (rank, size, timeout, name). */
+/* podcclCommSplit (ncclCommSplit, MPI_Comm_split): an all-gather of (color, key) over the parent
+ * (podcclAllGather), then the new rank 0 of each color starts a rendezvous on the parent's
+ * bootstrap address (as NCCL's split uses the parent's bootstrap), a second all-gather hands every
+ * member its leader's unique id, and every member runs podcclCommInitRankConfig for its color.
+ * The parent is only read (rank, size, timeout, name, bootstrap address). */
 #include <limits.h>
 
 #include "src/comm.h"

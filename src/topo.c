@@ -7,12 +7,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
-
 /* Two processes are on one host when they run on the same kernel (boot id), under the same
  * host name, in the same network namespace (a container or a namespace "host" of the
  * multi-host tests is a host of its own) and pid namespace (pidfds and process_vm_readv).
@@ -20,15 +14,15 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
  * not part of the identity: ranks started one by one into the same network namespace are on
  * one host and share /dev/shm. */
 static uint64_t host_identity(const char *host, uint64_t machine_hash) {
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = PC_FNV_OFFSET;
     const char *forced = pc_param_str("PODCCL_HOSTID");
-    if (forced && *forced) return fnv1a(h, forced, strlen(forced)); /* NCCL_HOSTID's twin */
-    h = fnv1a(h, host, strlen(host));
-    h = fnv1a(h, &machine_hash, sizeof(machine_hash));
+    if (forced && *forced) return pc_fnv1a(h, forced, strlen(forced)); /* NCCL_HOSTID's twin */
+    h = pc_fnv1a(h, host, strlen(host));
+    h = pc_fnv1a(h, &machine_hash, sizeof(machine_hash));
     const char *ns[] = {"/proc/self/ns/net", "/proc/self/ns/pid"};
     for (int i = 0; i < 2; i++) {
         struct stat st;
-        if (stat(ns[i], &st) == 0) h = fnv1a(h, &st.st_ino, sizeof(st.st_ino));
+        if (stat(ns[i], &st) == 0) h = pc_fnv1a(h, &st.st_ino, sizeof(st.st_ino));
     }
     return h;
 }
@@ -67,7 +61,7 @@ podcclResult_t topo_local_info(const pc_sockaddr *a, pc_host_info *info) {
         if (!fgets(boot, sizeof(boot), f)) boot[0] = 0;
         fclose(f);
     }
-    info->machine_hash = fnv1a(0xcbf29ce484222325ull, boot, strlen(boot));
+    info->machine_hash = pc_fnv1a(PC_FNV_OFFSET, boot, strlen(boot));
     info->host_hash = host_identity(info->host, info->machine_hash);
     info->pid = (int32_t)getpid();
     log_binding();
@@ -176,11 +170,11 @@ static podcclResult_t make_domain(pc_boot *b, pc_topo *t, const pc_host_info *al
 }
 
 static uint64_t levels_hash(const pc_levels *L) {
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = PC_FNV_OFFSET;
     for (int l = 0; l < L->nlevels; l++) {
-        h = fnv1a(h, L->lv[l].name, strlen(L->lv[l].name));
-        h = fnv1a(h, &L->lv[l].link, sizeof(L->lv[l].link));
-        h = fnv1a(h, L->lv[l].unit_of, sizeof(int) * (size_t)L->nranks);
+        h = pc_fnv1a(h, L->lv[l].name, strlen(L->lv[l].name));
+        h = pc_fnv1a(h, &L->lv[l].link, sizeof(L->lv[l].link));
+        h = pc_fnv1a(h, L->lv[l].unit_of, sizeof(int) * (size_t)L->nranks);
     }
     return h;
 }

@@ -281,12 +281,6 @@ static void start_dumper(void) {
 
 /* ---- communicators ----------------------------------------------------------------------- */
 
-static uint64_t fnv(const void *p, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char *)p)[i]) * 0x100000001b3ull;
-    return h;
-}
-
 void trace_comm_init(podcclComm_t comm, const void *id, size_t idlen) {
     const char *dir = pc_param_str("PODCCL_TRACE_DIR");
     if (!dir || !*dir) return;
@@ -304,7 +298,7 @@ void trace_comm_init(podcclComm_t comm, const void *id, size_t idlen) {
     }
     r->comm = comm, r->rank = comm->rank, r->nranks = comm->nranks;
     r->mask = (uint64_t)n - 1, r->keep = (uint64_t)ops;
-    r->id = fnv(id, idlen);
+    r->id = pc_fnv1a(PC_FNV_OFFSET, id, idlen);
     snprintf(r->name, sizeof(r->name), "%s", comm->name);
     pthread_mutex_lock(&trace_lock);
     if (!trace_on) {

@@ -14,7 +14,18 @@ done < /tmp/check_docs.$$
 n=$(wc -l < /tmp/check_docs.$$)
 m=$(sed -n '/<!-- registry/,/<!-- end registry/p' "$src/docs/algorithms.md" | grep -c '^| [a-z]* | `')
 [ "$n" = "$m" ] || { echo "docs/algorithms.md has $m registry rows, the registry $n"; fail=1; }
-rm -f /tmp/check_docs.$$
+# include/podccl.h lists the algorithms per collective between <algorithms> and </algorithms>,
+# in the registry's order: "allreduce: direct cma ring ...".
+awk -F'|' 'NF >= 4 { c = $2; a = $3; gsub(/[ `]/, "", c); gsub(/[ `]/, "", a)
+                     if (!(c in l)) { o[n++] = c; l[c] = c ":" } l[c] = l[c] " " a }
+           END { for (i = 0; i < n; i++) print l[o[i]] }' /tmp/check_docs.$$ > /tmp/check_docs_reg.$$
+sed -n '/<algorithms>/,/<\/algorithms>/p' "$src/include/podccl.h" | sed '1d;$d' |
+    sed 's/^ \* *//; s/  */ /g' > /tmp/check_docs_hdr.$$
+if ! diff -u /tmp/check_docs_reg.$$ /tmp/check_docs_hdr.$$; then
+    echo "include/podccl.h's <algorithms> list differs from the registry (diff above: - registry, + header)"
+    fail=1
+fi
+rm -f /tmp/check_docs.$$ /tmp/check_docs_reg.$$ /tmp/check_docs_hdr.$$
 # Parameters: docs/env.md is generated from the table in src/param.c (tests/gen_env_md, `make
 # env-md`), so the committed file must be exactly what the generator prints now.
 gen=$b/tests/gen_env_md

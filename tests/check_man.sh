@@ -22,7 +22,7 @@ for f in $flags; do
     grep -q -- "\*\*$f\*\*" "$src/docs/man/ccl-bench.1.md" ||
         { echo "docs/man/ccl-bench.1.md lacks the flag $f (ccl-bench -h lists it)"; fail=1; }
 done
-fns=$(grep -E '^[a-z].*[ *]podccl[A-Za-z]+\(' "$src/include/podccl.h" |
+fns=$(grep -E '^(PODCCL_API )?[a-z].*[ *]podccl[A-Za-z]+\(' "$src/include/podccl.h" |
       sed 's/^[^(]*[ *]\(podccl[A-Za-z]*\)(.*/\1/' | sort -u)
 [ -n "$fns" ] || { echo "no functions found in include/podccl.h"; fail=1; }
 for f in $fns; do
