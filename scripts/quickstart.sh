@@ -8,10 +8,15 @@ cd "$(dirname "$0")/.."
 mode=${1:-bench}
 build=${BUILD_DIR:-_build}
 
-packages=(build-essential autoconf automake libtool pkg-config libhwloc-dev libjansson-dev libssl-dev libcmocka-dev
-          libopenmpi-dev openmpi-bin mpich libmpich-dev libfabric-dev libibverbs-dev librdmacm-dev iproute2
-          python3-torch libtorch-dev pybind11-dev python3-sklearn python3-torchvision
-          python3-matplotlib python3-jsonschema go-md2man)
+# What the library, its network modules and ccl-bench need; `test` adds what the tests, the
+# PyTorch backend, plots, man pages and the MPI cross-checks need.
+packages=(build-essential autoconf automake libtool pkg-config libhwloc-dev libjansson-dev libssl-dev
+          libfabric-dev libibverbs-dev librdmacm-dev)
+if [ "$mode" = test ]; then
+  packages+=(libcmocka-dev libopenmpi-dev openmpi-bin mpich libmpich-dev iproute2
+             python3-torch libtorch-dev pybind11-dev python3-sklearn python3-torchvision
+             python3-matplotlib python3-jsonschema go-md2man)
+fi
 if [ "${SKIP_APT:-0}" != 1 ]; then
   missing=()
   for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -26,7 +31,14 @@ fi
 echo "== building in $build"
 ./autogen.sh >/dev/null
 mkdir -p "$build"
-( cd "$build" && { [ -f Makefile ] || ../configure; } && make -j"$(nproc)" )
+# A build configured for `bench` is configured again for `test`, so that configure finds what
+# the test packages added (PyTorch, cmocka, MPI, go-md2man).
+if [ ! -f "$build/Makefile" ] ||
+   { [ "$mode" = test ] && [ "$(cat "$build/.configured-for" 2>/dev/null)" != test ]; }; then
+  ( cd "$build" && ../configure )
+  echo "$mode" > "$build/.configured-for"
+fi
+make -C "$build" -j"$(nproc)"
 
 case "$mode" in
   bench)
