@@ -268,12 +268,15 @@ typedef struct {
     double t_end;
     double deadline, soft; /* overdue if alive at deadline; late (stack taken) if alive at soft */
     int overdue, late;
-    pid_t gdb;      /* collecting its stack */
-    double gdb_t0;  /* when gdb started */
-    double kill_at; /* overdue: SIGKILL it then (GRACE_SEC after its stack) */
-    int killed;     /* overdue and SIGKILLed by the test: hung */
-    double t_term;  /* when it got SIGTERM (0: never) */
-    int term_phase; /* its last line then */
+    pid_t gdb;           /* collecting its stack */
+    double gdb_t0;       /* when gdb started */
+    double kill_at;      /* overdue: SIGKILL it then (GRACE_SEC after its stack) */
+    const char *why_due; /* which limit it passed */
+    double since;        /* the event that limit counts from */
+    double load;         /* the load average then */
+    int killed;          /* overdue and SIGKILLed by the test: hung */
+    double t_term;       /* when it got SIGTERM (0: never) */
+    int term_phase;      /* its last line then */
     int rest; /* that SIGTERM was torchrun's, to a rank still running 2 s after the job's end */
     int want_iter;      /* the iteration whose start the test waits for (victim, peer), else -1 */
     double t_want;      /* when it started */
@@ -298,8 +301,8 @@ typedef struct {
 typedef struct {
     int trials, failed, by_moment[NMOM], landed[NPH], gone_before, term_sent, term_died,
         term_own_exit, no_fault, rest_sent, hung, caught, late, early, not_named, bad_code,
-        bad_status, bad_success, wrong, unjoined, unjoined_unnamed, root_blamed, root_late, noid,
-        btr;
+        bad_status, bad_success, wrong, slow, unjoined, unjoined_unnamed, root_blamed, root_late,
+        noid, btr;
     double worst_term, worst_fail;
     char owners[4][96];
     int owner_n[4];
@@ -309,6 +312,15 @@ static int phase_of(const char *tag) {
     for (int p = 0; p < NPH; p++)
         if (!strcmp(tag, ph_name[p])) return p;
     return -1;
+}
+
+/* The 1-minute load average: printed with what took too long. */
+static double loadavg(void) {
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f && fscanf(f, "%lf", &l) != 1) l = -1;
+    if (f) fclose(f);
+    return l;
 }
 
 static double urand(void) {
@@ -688,14 +700,17 @@ static void run_trial(const cfg_t *c, trial_t *t) {
                                   : t->dead >= 0 ? "the job's end"
                                                  : "the trial's start";
                 double since = k->t_term ? k->t_term : t->dead >= 0 ? t->t_fail : t->start;
+                k->why_due = who;
+                k->since = since;
+                k->load = loadavg();
                 fprintf(stderr,
                         "trial %d: rank %d (pid %d) of %d still running %.1f s after %s (moment "
-                        "%s, SIGTERM to rank %d%s%s, its last line was \"%s\"): taking its stack; "
-                        "SIGKILL unless it ends within %.0f s after\n",
+                        "%s, SIGTERM to rank %d%s%s, its last line was \"%s\"; load average "
+                        "%.1f): taking its stack; SIGKILL unless it ends within %.0f s after\n",
                         t->k, r, (int)k->pid, t->np, tn - since, who, mom_name[t->moment],
                         t->victim, t->t_term ? " in its phase " : "",
                         t->t_term ? ph_name[t->term_phase] : " not sent", ph_name[k->phase],
-                        GRACE_SEC);
+                        k->load, GRACE_SEC);
                 start_gdb(c, k, r);
             } else if (k->soft && !k->late && tn > k->soft) {
                 k->late = 1;
@@ -820,22 +835,20 @@ static int judge(const cfg_t *c, const trial_t *t, stats_t *st) {
             st->rest_sent += k->rest;
         }
         if (k->overdue) {
-            const char *limit = k->t_term ? "2 s after its SIGTERM"
-                                : d >= 0  ? "2 s after the job's end"
-                                          : "the trial's watchdog";
-            double since = k->t_term ? k->t_term : d >= 0 ? t->t_fail : t->start;
+            const char *limit = k->why_due;
             if (k->killed) {
                 st->hung++;
                 rank_fail(&vd, r,
-                          "hung: still running at its deadline (%s) and %.0f s after its stack "
-                          "was taken: SIGKILLed",
+                          "hung: still running at its deadline (after %s) and %.0f s after its "
+                          "stack was taken: SIGKILLed",
                           limit, GRACE_SEC);
             } else {
                 st->late++;
+                st->slow++;
                 rank_fail(&vd, r,
-                          "too slow: still running at its deadline (%s); it ended by itself %.1f s "
-                          "after (not hung, but past the limit)",
-                          limit, k->t_end - since);
+                          "too slow: still running at its deadline (after %s); it ended by itself "
+                          "%.1f s after it (load average %.1f then; not hung, but past the limit)",
+                          limit, k->t_end - k->since, k->load);
             }
             continue;
         }
@@ -868,7 +881,7 @@ static int judge(const cfg_t *c, const trial_t *t, stats_t *st) {
             if (!k->t[P_ERR]) continue;
         }
         if (r == d && r == t->peer && t->t_kill) {
-            if (sig != SIGKILL) {
+            if (sig != SIGKILL && !(code == 0 && k->phase == P_DONE)) { /* (it had finished) */
                 st->bad_status++;
                 rank_fail(&vd, r, "SIGKILLed, but not killed by SIGKILL");
             }
@@ -1012,9 +1025,9 @@ static int run_config(cfg_t *c, int trials, unsigned seed) {
     double t0 = now();
     srand(seed);
     printf("test_sigterm: %s ranks, %s: seed %u, %d trials, PODCCL_TIMEOUT=%d, IPATH_NO_BACKTRACE "
-           "and HFI_NO_BACKTRACE %s\n",
+           "and HFI_NO_BACKTRACE %s; load average %.1f\n",
            c->script ? "torch" : "C", c->net, seed, trials, c->timeout,
-           c->psm_quiet ? "=1 (--psm-quiet: the control)" : "unset");
+           c->psm_quiet ? "=1 (--psm-quiet: the control)" : "unset", loadavg());
     fflush(stdout);
     for (int k = 0; k < trials; k++) {
         trial_t t = {.k = k};
@@ -1036,11 +1049,12 @@ static int run_config(cfg_t *c, int trials, unsigned seed) {
         fflush(stdout);
     }
     const char *cf = c->script ? "torch, " : "";
-    printf("test_sigterm: %s%s: %d trials in %.0f s (moments: init %d, coll %d, exit %d); SIGTERM "
+    printf("test_sigterm: %s%s: %d trials in %.0f s, load average now %.1f (moments: init %d, coll "
+           "%d, exit %d); SIGTERM "
            "sent %d times (%d of them as torchrun does, 2 s after the job's end), landed in the "
            "rank's phase: init %d, coll %d, last %d, err %d, exit %d, "
            "done %d; target had already ended %d; trials where no rank died %d\n",
-           cf, c->net, st.trials, now() - t0, st.by_moment[M_INIT], st.by_moment[M_COLL],
+           cf, c->net, st.trials, now() - t0, loadavg(), st.by_moment[M_INIT], st.by_moment[M_COLL],
            st.by_moment[M_EXIT], st.term_sent, st.rest_sent, st.landed[P_INIT], st.landed[P_COLL],
            st.landed[P_LAST], st.landed[P_ERR], st.landed[P_EXIT], st.landed[P_DONE],
            st.gone_before, st.no_fault);
@@ -1068,9 +1082,9 @@ static int run_config(cfg_t *c, int trials, unsigned seed) {
            st.unjoined_unnamed, st.root_blamed, st.root_late, st.noid);
     printf("test_sigterm: %s%s: failures: %d trials; hung %d, SIGTERM caught by a handler %d, late "
            "%d, early %d, dead rank not named %d, wrong code %d, wrong exit %d, wrong success %d, "
-           "wrong results %d\n",
+           "wrong results %d; of the late, too slow but not hung: %d\n",
            cf, c->net, st.failed, st.hung, st.caught, st.late, st.early, st.not_named, st.bad_code,
-           st.bad_status, st.bad_success, st.wrong);
+           st.bad_status, st.bad_success, st.wrong, st.slow);
     printf("test_sigterm: %s%s: %s\n", cf, c->net, st.failed ? "FAIL" : "PASS");
     fflush(stdout);
     return st.failed != 0;
