@@ -1024,6 +1024,9 @@ static int run_config(cfg_t *c, int trials, unsigned seed) {
     stats_t st = {0};
     double t0 = now();
     srand(seed);
+    memset(c->est_init, 0, sizeof(c->est_init)); /* each configuration learns its own */
+    memset(c->est_iter, 0, sizeof(c->est_iter));
+    memset(c->est_exit, 0, sizeof(c->est_exit));
     printf("test_sigterm: %s ranks, %s: seed %u, %d trials, PODCCL_TIMEOUT=%d, IPATH_NO_BACKTRACE "
            "and HFI_NO_BACKTRACE %s; load average %.1f\n",
            c->script ? "torch" : "C", c->net, seed, trials, c->timeout,
@@ -1064,7 +1067,7 @@ static int run_config(cfg_t *c, int trials, unsigned seed) {
            cf, c->net, st.term_died, st.term_own_exit, st.caught, st.worst_term, st.worst_fail,
            END_SEC);
     printf("test_sigterm: %s%s: typical lengths (moving averages):", cf, c->net);
-    for (int i = 0; i < c->nnps; i++) {
+    for (int i = 0; i < c->nnps && i < (trials + c->nmoments - 1) / c->nmoments; i++) {
         int np = c->nps[i];
         printf("%s np %d: init %.0f ms, iteration %.1f ms, error to end %.0f ms", i ? ";" : "", np,
                c->est_init[np] * 1e3, c->est_iter[np] * 1e3, c->est_exit[np] * 1e3);
