@@ -274,6 +274,8 @@ typedef struct {
     const char *why_due; /* which limit it passed */
     double since;        /* the event that limit counts from */
     double load;         /* the load average then */
+    char threads[512];   /* its threads' states then */
+    double t_exiting;    /* past its deadline, but already in the kernel's exit path */
     int killed;          /* overdue and SIGKILLed by the test: hung */
     double t_term;       /* when it got SIGTERM (0: never) */
     int term_phase;      /* its last line then */
@@ -303,7 +305,8 @@ typedef struct {
         term_own_exit, no_fault, rest_sent, hung, caught, late, early, not_named, bad_code,
         bad_status, bad_success, wrong, slow, unjoined, unjoined_unnamed, root_blamed, root_late,
         noid, btr;
-    double worst_term, worst_fail;
+    double worst_term, worst_fail, worst_reap;
+    int reaped_late;
     char owners[4][96];
     int owner_n[4];
 } stats_t;
@@ -554,6 +557,71 @@ static void show_stack(const cfg_t *c, int r) {
     fclose(f);
 }
 
+/* 1 if no thread of pid runs user code any more: each is in the kernel's exit path (PF_EXITING:
+ * it took exit_group or a fatal signal; the kernel may still be tearing the process down, which
+ * takes seconds for a big process on a loaded machine) or a zombie, or the process is gone. */
+#define PF_EXITING_FLAG 0x4ul
+static int in_kernel_exit(pid_t pid) {
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d) return 1;
+    struct dirent *e;
+    int all = 1;
+    while (all && (e = readdir(d))) {
+        char path[PATH_MAX], buf[1024], state;
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof(path), "%s/%s/stat", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        char *p = strrchr(buf, ')'); /* after the command name, which may hold anything */
+        int i1, i2, i3, i4, i5;
+        unsigned long flags;
+        if (p &&
+            sscanf(p + 1, " %c %d %d %d %d %d %lu", &state, &i1, &i2, &i3, &i4, &i5, &flags) == 7 &&
+            state != 'Z' && state != 'X' && !(flags & PF_EXITING_FLAG))
+            all = 0;
+    }
+    closedir(d);
+    return all;
+}
+
+/* "TID STATE WCHAN" of each thread of pid (a stack of sorts when gdb has none). */
+static void thread_states(pid_t pid, char *out, size_t len) {
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t n = 0;
+    out[0] = 0;
+    while (d && (e = readdir(d)) && n + 80 < len) {
+        char path[PATH_MAX], buf[512] = "", wchan[64] = "", state = '?';
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof(path), "%s/%s/stat", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            size_t got = fread(buf, 1, sizeof(buf) - 1, f);
+            buf[got] = 0;
+            fclose(f);
+        }
+        char *p = strrchr(buf, ')');
+        if (p && p[1] == ' ') state = p[2];
+        snprintf(path, sizeof(path), "%s/%s/wchan", dir, e->d_name);
+        f = fopen(path, "r");
+        if (f) {
+            size_t got = fread(wchan, 1, sizeof(wchan) - 1, f);
+            wchan[got] = 0;
+            fclose(f);
+        }
+        n += (size_t)snprintf(out + n, len - n, "%s%s %c %s", n ? ", " : "", e->d_name, state,
+                              wchan[0] ? wchan : "-");
+    }
+    if (d) closedir(d);
+}
+
 /* The SIGTERM's target is alive (not yet reaped: a zombie has ended already). */
 static int alive(rk_t *k) {
     if (k->ended) return 0;
@@ -646,7 +714,7 @@ static void run_trial(const cfg_t *c, trial_t *t) {
         if (t->at_kill && !t->t_kill && !t->kill_gone && tn >= t->at_kill) {
             rk_t *p = &t->r[t->peer];
             drain(t, t->peer, tn);
-            if (alive(p)) {
+            if (alive(p) && !in_kernel_exit(p->pid)) {
                 t->kill_phase = p->phase;
                 kill(p->pid, SIGKILL);
                 t->t_kill = now();
@@ -656,7 +724,7 @@ static void run_trial(const cfg_t *c, trial_t *t) {
         }
         if (t->at_term && !t->t_term && !t->term_gone && tn >= t->at_term) {
             drain(t, t->victim, tn);
-            if (alive(v) && !v->t_term) {
+            if (alive(v) && !v->t_term && !in_kernel_exit(v->pid)) {
                 t->term_phase = v->phase;
                 kill(v->pid, SIGTERM);
                 t->t_term = v->t_term = now();
@@ -672,7 +740,8 @@ static void run_trial(const cfg_t *c, trial_t *t) {
             rk_t *k = &t->r[r];
             if (r == t->dead || k->t_term || k->overdue || tn <= t->t_fail + END_SEC) continue;
             drain(t, r, tn);
-            if ((!k->t[P_ERR] && k->phase < P_EXIT) || !alive(k)) continue;
+            if ((!k->t[P_ERR] && k->phase < P_EXIT) || !alive(k) || in_kernel_exit(k->pid))
+                continue;
             k->term_phase = k->phase;
             kill(k->pid, SIGTERM);
             k->t_term = now();
@@ -695,7 +764,12 @@ static void run_trial(const cfg_t *c, trial_t *t) {
             rk_t *k = &t->r[r];
             if (k->ended || k->overdue) continue;
             if (tn > watchdog || (k->deadline && tn > k->deadline)) {
+                if (tn <= watchdog && in_kernel_exit(k->pid)) { /* ended: being reaped */
+                    if (!k->t_exiting) k->t_exiting = tn;
+                    continue;
+                }
                 k->overdue = 1;
+                thread_states(k->pid, k->threads, sizeof(k->threads));
                 const char *who = k->t_term      ? "its SIGTERM"
                                   : t->dead >= 0 ? "the job's end"
                                                  : "the trial's start";
@@ -812,6 +886,8 @@ static void rank_fail(verdict_t *vd, int r, const char *fmt, ...) {
     fprintf(stderr, " [%s, last line \"%s\"%s%s]\n", st, ph_name[k->phase],
             k->err[0] ? ", error: " : "", k->err);
     if (k->owner[0]) fprintf(stderr, "    SIGTERM handler in this rank: %s\n", k->owner);
+    if (k->threads[0])
+        fprintf(stderr, "    its threads when overdue (tid state wchan): %s\n", k->threads);
     show_stack(vd->c, r);
     show_log(vd->c, r);
 }
@@ -857,8 +933,13 @@ static int judge(const cfg_t *c, const trial_t *t, stats_t *st) {
             rank_fail(&vd, r, "wrong results");
             continue;
         }
+        double end = k->t_exiting ? k->t_exiting : k->t_end; /* user code's end */
+        if (k->t_exiting) {
+            st->reaped_late++;
+            if (k->t_end - k->t_exiting > st->worst_reap) st->worst_reap = k->t_end - k->t_exiting;
+        }
         if (k->t_term) { /* a SIGTERMed rank */
-            double dt = k->t_end - k->t_term;
+            double dt = end - k->t_term;
             if (dt > st->worst_term) st->worst_term = dt;
             if (sig == SIGTERM)
                 st->term_died++;
@@ -897,7 +978,7 @@ static int judge(const cfg_t *c, const trial_t *t, stats_t *st) {
             }
             continue;
         }
-        double dt = k->t_end - t->t_fail;
+        double dt = end - t->t_fail;
         if (!ended_by_term && dt > st->worst_fail && !k->late) st->worst_fail = dt;
         if (code == 0 && !ended_by_term) {
             if (t->dead_phase < P_LAST) {
@@ -1066,6 +1147,10 @@ static int run_config(cfg_t *c, int trials, unsigned seed) {
            "%.3f s (limit %.0f s)\n",
            cf, c->net, st.term_died, st.term_own_exit, st.caught, st.worst_term, st.worst_fail,
            END_SEC);
+    if (st.reaped_late)
+        printf("test_sigterm: %s%s: %d ranks were in the kernel's exit path by their deadline "
+               "(no user code left to run: not failures) and reaped up to %.1f s later\n",
+               cf, c->net, st.reaped_late, st.worst_reap);
     printf("test_sigterm: %s%s: typical lengths (moving averages):", cf, c->net);
     for (int i = 0; i < c->nnps && i < (trials + c->nmoments - 1) / c->nmoments; i++) {
         int np = c->nps[i];
