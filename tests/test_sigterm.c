@@ -855,19 +855,24 @@ static void head(verdict_t *vd) {
     const trial_t *t = vd->t;
     if (vd->printed) return;
     vd->printed = 1;
-    char what[200] = "";
+    char what[200] = "", ref[64];
     if (t->moment == M_EXIT)
-        snprintf(what, sizeof(what), "rank %d SIGKILLed %s; ", t->peer,
+        snprintf(what, sizeof(what), "rank %d SIGKILLed in iteration %d (its phase %s); ", t->peer,
+                 t->r[t->peer].want_iter,
                  t->t_kill      ? ph_name[t->kill_phase]
-                 : t->kill_gone ? "(had ended)"
-                                : "(not sent)");
+                 : t->kill_gone ? "none: it had ended"
+                                : "none: not sent");
+    if (t->moment == M_COLL)
+        snprintf(ref, sizeof(ref), "the start of its iteration %d", t->r[t->victim].want_iter);
+    else
+        snprintf(ref, sizeof(ref), "its \"%s\" line", t->moment == M_EXIT ? "err" : "init");
     fprintf(vd->bad ? stderr : stdout,
-            "trial %d: np %d, moment %s: %sSIGTERM to rank %d %.1f ms after its \"%s\" line: %s\n",
-            t->k, t->np, mom_name[t->moment], what, t->victim, t->d_term * 1e3,
-            t->moment == M_EXIT ? "err" : mom_name[t->moment],
+            "trial %d: np %d, moment %s: %sSIGTERM to rank %d %.1f ms after %s: it was in its "
+            "phase %s\n",
+            t->k, t->np, mom_name[t->moment], what, t->victim, t->d_term * 1e3, ref,
             t->t_term      ? ph_name[t->term_phase]
-            : t->term_gone ? "it had ended"
-                           : "not sent");
+            : t->term_gone ? "none, it had ended"
+                           : "none, not sent");
 }
 
 static void rank_fail(verdict_t *vd, int r, const char *fmt, ...)
