@@ -948,8 +948,10 @@ static int judge(const cfg_t *c, const trial_t *t, stats_t *st) {
             if (dt > st->worst_term) st->worst_term = dt;
             if (sig == SIGTERM)
                 st->term_died++;
-            else if ((code == 0 || code == 3 || code == 4) && k->phase == P_DONE)
-                st->term_own_exit++; /* it had finished main before the signal */
+            else if ((code == 0 || code == 3 || code == 4) &&
+                     (k->phase == P_DONE || !strcmp(k->owner, "default")))
+                st->term_own_exit++; /* it had finished main, or (SIGTERM's action being the
+                                        default) had called exit, before the signal came */
             else if (code >= 0) {
                 st->caught++;
                 rank_fail(&vd, r,
