@@ -9,9 +9,11 @@
 # and those still running then (libtorch's exit can take seconds) get SIGTERM, as torchrun does. Shared memory only, then with ofi chosen (one host per rank:
 # PODCCL_HOSTID, PODCCL_NET=ofi). IPATH_NO_BACKTRACE and HFI_NO_BACKTRACE are unset for the ranks:
 # the test proves they are not needed.
-# make check runs 2 trials per configuration (np 2: one coll, one exit); the full run is
-#     tests/run_sigterm_torch.sh -n 100          (arguments go to test_sigterm: -s SEED, -v,
-#                                                 --net shm|ofi, -p coll|exit|init, --np N)
+# make check runs 2 trials per configuration (np 2: one coll, one exit); the full run, from the
+# source tree with the build in _build, is
+#     BUILD=_build tests/run_sigterm_torch.sh -n 100
+# (arguments go to test_sigterm: -s SEED, -v, --net shm|ofi, -p coll|exit|init, --np N,
+# --psm-quiet for the control with IPATH_NO_BACKTRACE=1 HFI_NO_BACKTRACE=1).
 # Exit 0 pass, 1 fail, 77 (automake's SKIP, reason printed) when configure found no torch or
 # /usr/bin/python3 cannot import it. Environment: top_builddir (set by make check) or BUILD.
 set -u

@@ -59,7 +59,7 @@
  * --psm-quiet sets IPATH_NO_BACKTRACE=1 HFI_NO_BACKTRACE=1 for the ranks instead (the control:
  * what the workaround, and the ofi module's loader, do). -n is per configuration; make check
  * runs the default (9 C trials per configuration: 3 per moment); the full run is
- *     tests/test_sigterm -n 100        (and tests/run_sigterm_torch.sh -n 100)
+ *     _build/tests/test_sigterm -n 100        (and BUILD=_build tests/run_sigterm_torch.sh -n 100)
  * The seed is printed; -s SEED replays the same victims, moments and random fractions (the times
  * they become follow the machine's speed). Exit 0 iff no trial failed, 77 if no configuration
  * could run. */
