@@ -391,7 +391,7 @@ static podcclResult_t fail_and_tell(podcclComm_t comm, int reporter, int culprit
                  "datatype, op or root): every rank must call the same collectives in the same "
                  "order",
                  reporter, culprit);
-        boot_send_abort_rc(&comm->boot, culprit, podcclInvalidUsage, why);
+        boot_send_mismatch(&comm->boot, culprit, mine, theirs, why);
     }
     comm->ex->told |= net;
     return podcclInvalidUsage;

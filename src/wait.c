@@ -36,6 +36,11 @@ static podcclResult_t ring_cause(podcclComm_t comm) {
         !boot_poll_notice(&comm->boot, &culprit, &rc, why, sizeof(why)))
         return podcclSuccess;
     if (rc != podcclInvalidUsage && rc != podcclTimeout) rc = podcclRemoteError;
+    /* A mismatch notice names both calls, as the network transport's notice does. */
+    int reporter;
+    pc_sig rep, cul;
+    if (rc == podcclInvalidUsage && boot_notice_calls(&comm->boot, &reporter, &rep, &cul))
+        return pc_mismatch_notice(comm, reporter, culprit, &rep, &cul);
     if (comm->live && culprit >= 0 && rc != podcclInvalidUsage)
         comm->live->publish_failure(comm->live_dom, culprit, (podcclResult_t)rc);
     return pc_err(comm, (podcclResult_t)rc, "rank %d: %s", comm->rank, why);
