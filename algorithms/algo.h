@@ -16,22 +16,8 @@
 #include <stdint.h>
 
 #include "podccl.h"
+#include "src/core.h"
 #include "src/levels.h"
-
-/* Collectives, used to index per-collective settings. */
-typedef enum {
-    PC_ALLREDUCE,
-    PC_ALLGATHER,
-    PC_REDUCESCATTER,
-    PC_BROADCAST,
-    PC_REDUCE,
-    PC_ALLTOALL,
-    PC_ALLTOALLV,
-    PC_SEND,
-    PC_RECV,
-    PC_BARRIER,
-    PC_NCOLL
-} pc_coll;
 
 typedef enum {
     PC_STEP_SEND,        /* send bytes at src to peer */

@@ -17,18 +17,15 @@ build=${ASAN_BUILD_DIR:-_build_ci_asan}
 # run_coll.sh: every collective, op and type on 1..8 ranks, each algorithm family, the staged
 # and single-copy paths (--quick: 5 types and no large counts; the full matrix takes ~25 minutes
 # under ASan). Failure paths: test_kill (ranks killed at chosen points), test_chaos (20 random
-# kills at np 2..8), test_life (errors, abort, destroy), test_shrink. test_mismatch runs in
-# make check, not here: under ASan the order in which two notices of one mismatch arrive (the
-# transport's, naming both calls, and the bootstrap ring's) varies, and its "some rank names both
-# calls" check failed in 2 of 4 CI runs (issue 9's note); run it by hand with
-# ASAN_TESTS=tests/test_mismatch.
+# kills at np 2..8), test_life (errors, abort, destroy), test_shrink, test_mismatch (mismatched
+# calls on every path).
 # test_bootstrap and test_security (rendezvous, authentication, hostile clients); test_split;
 # run_trace.sh (flight recorder, signals). Single process: argument and parameter checks,
 # kernels, topology file, the fuzz corpus. Left out (docs/fuzzing.md): run_hosts.sh,
 # run_netns.sh, run_tiers.sh (network namespaces, minutes each under ASan), test_sched
 # (symbolic, one process: 130 s under ASan) and run_mpi.sh (MPI launchers are not instrumented).
 default_tests="tests/run_coll.sh tests/test_kill tests/test_chaos tests/test_life
-  tests/test_shrink tests/test_bootstrap tests/test_security tests/test_split
+  tests/test_shrink tests/test_mismatch tests/test_bootstrap tests/test_security tests/test_split
   tests/run_trace.sh
   tests/test_badarg tests/test_params tests/test_reduce tests/test_topo_file
   tests/fuzz/run_corpus.sh"

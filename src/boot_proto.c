@@ -1,6 +1,8 @@
 /* The bootstrap's wire protocol: encoders, decoders, MACs (boot_proto.h). */
 #include "boot_proto.h"
 
+#include "core.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/inet_diag.h>
@@ -171,35 +173,74 @@ int bp_frame_decode(const uint8_t *in, size_t n, uint32_t *type, uint32_t *len, 
     if (*type == BP_FRAME_DATA) {
         if (*len > (1u << 30)) return fail(err, errlen, "data frame over 1 GiB");
     } else if (*type == BP_FRAME_ABORT) {
-        if (*len < 12 || *len > 12 + BP_MAX_WHY) return fail(err, errlen, "abort frame size");
+        if (*len < BP_ABORT_HEAD || *len > BP_ABORT_HEAD + BP_MAX_WHY)
+            return fail(err, errlen, "abort frame size");
     } else {
         return fail(err, errlen, "unknown frame type");
     }
     return 0;
 }
 
-size_t bp_abort_encode(int32_t culprit, int32_t reporter, int32_t rc, const char *why,
-                       uint8_t *out) {
+static void put_sig(uint8_t *p, const pc_sig *g) {
+    put64(p, g->hash);
+    put64(p + 8, g->seq);
+    put64(p + 16, g->count);
+    put32(p + 24, (uint32_t)g->coll);
+    put32(p + 28, (uint32_t)g->dtype);
+    put32(p + 32, (uint32_t)g->op);
+    put32(p + 36, (uint32_t)g->root);
+}
+
+/* A call as pc_sig_str can name it: collective known (or -1: only the hash), datatype, op and
+ * root in range. */
+static int get_sig(const uint8_t *p, pc_sig *g) {
+    *g = (pc_sig){.hash = get64(p),
+                  .seq = get64(p + 8),
+                  .count = get64(p + 16),
+                  .coll = (int32_t)get32(p + 24),
+                  .dtype = (int32_t)get32(p + 28),
+                  .op = (int32_t)get32(p + 32),
+                  .root = (int32_t)get32(p + 36)};
+    return g->coll >= -1 && g->coll < PC_NCOLL && g->dtype >= 0 && g->dtype < podcclNumTypes &&
+                   g->op >= 0 && g->op < podcclNumOps && g->root >= 0 && g->root < BP_MAX_RANKS
+               ? 0
+               : -1;
+}
+
+size_t bp_abort_encode(int32_t culprit, int32_t reporter, int32_t rc, const pc_sig *calls,
+                       const char *why, uint8_t *out) {
     put32(out, (uint32_t)culprit);
     put32(out + 4, (uint32_t)reporter);
     put32(out + 8, (uint32_t)rc);
+    put32(out + 12, calls ? 1 : 0);
+    memset(out + 16, 0, 2 * BP_SIG_BYTES);
+    for (int i = 0; calls && i < 2; i++) put_sig(out + 16 + i * BP_SIG_BYTES, &calls[i]);
     size_t w = why ? strnlen(why, BP_MAX_WHY) : 0;
-    memcpy(out + 12, why, w);
-    return 12 + w;
+    memcpy(out + BP_ABORT_HEAD, why, w);
+    return BP_ABORT_HEAD + w;
 }
 
 int bp_abort_decode(const uint8_t *in, size_t n, int32_t *culprit, int32_t *reporter, int32_t *rc,
-                    char *why, size_t whylen) {
-    if (n < 12 || n > 12 + BP_MAX_WHY || whylen == 0) return -1;
+                    pc_sig calls[2], int *ncalls, char *why, size_t whylen) {
+    if (n < BP_ABORT_HEAD || n > BP_ABORT_HEAD + BP_MAX_WHY || whylen == 0) return -1;
     *culprit = (int32_t)get32(in);
     *reporter = (int32_t)get32(in + 4);
     *rc = (int32_t)get32(in + 8);
+    uint32_t has = get32(in + 12);
     if (*culprit < -1 || *culprit >= BP_MAX_RANKS || *reporter < 0 || *reporter >= BP_MAX_RANKS ||
-        *rc <= 0 || *rc > 64)
+        *rc <= 0 || *rc > 64 || has > 1 || (has && *rc != podcclInvalidUsage))
         return -1;
-    size_t w = n - 12 < whylen - 1 ? n - 12 : whylen - 1;
+    *ncalls = 0;
+    for (int i = 0; i < 2; i++) {
+        const uint8_t *p = in + 16 + i * BP_SIG_BYTES;
+        if (has ? get_sig(p, &calls[i]) != 0
+                : memcmp(p, (const uint8_t[BP_SIG_BYTES]){0}, BP_SIG_BYTES) != 0)
+            return -1; /* a call out of range, or bytes where no call is */
+    }
+    if (has) *ncalls = 2;
+    size_t w = n - BP_ABORT_HEAD < whylen - 1 ? n - BP_ABORT_HEAD : whylen - 1;
     for (size_t i = 0; i < w; i++) {
-        unsigned char c = in[12 + i];
+        unsigned char c = in[BP_ABORT_HEAD + i];
         why[i] = (char)(c < 0x20 || c >= 0x7f ? '?' : c);
     }
     why[w] = 0;

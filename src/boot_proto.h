@@ -43,7 +43,7 @@ typedef struct {
 } pc_id;
 _Static_assert(sizeof(pc_id) <= PODCCL_UNIQUE_ID_BYTES, "id too large");
 
-#define BP_VERSION 2
+#define BP_VERSION 3 /* 3: ABORT frames carry the two calls of a mismatch */
 #define BP_NONCE 32
 #define BP_MAC 32
 #define BP_KEY PC_SECRET_BYTES
@@ -55,6 +55,8 @@ _Static_assert(sizeof(pc_id) <= PODCCL_UNIQUE_ID_BYTES, "id too large");
 #define BP_FRAME_BYTES 8
 #define BP_MAX_RANKS (1 << 20)
 #define BP_MAX_WHY 240
+#define BP_SIG_BYTES 40 /* a pc_sig: hash, seq, count, coll, dtype, op, root */
+#define BP_ABORT_HEAD (16 + 2 * BP_SIG_BYTES) /* ABORT payload before the reason text */
 
 enum { BP_KIND_ROOT = 1, BP_KIND_RING = 2 };
 /* Answer statuses (root -> rank). */
@@ -104,16 +106,21 @@ void bp_m2_encode(const bp_m2 *m, uint8_t out[BP_M2_BYTES]);
 int bp_m2_decode(const uint8_t *in, size_t n, bp_m2 *m, char *err, size_t len);
 void bp_answer_encode(const bp_answer *a, uint8_t out[BP_ANSWER_BYTES]);
 int bp_answer_decode(const uint8_t *in, size_t n, bp_answer *a, char *err, size_t len);
-/* A ring frame head: type and payload length (DATA up to 1 GiB, ABORT 12 to 12 + BP_MAX_WHY). */
+/* A ring frame head: type and payload length (DATA up to 1 GiB, ABORT BP_ABORT_HEAD to
+ * BP_ABORT_HEAD + BP_MAX_WHY). */
 void bp_frame_encode(uint32_t type, uint32_t len, uint8_t out[BP_FRAME_BYTES]);
 int bp_frame_decode(const uint8_t *in, size_t n, uint32_t *type, uint32_t *len, char *err,
                     size_t errlen);
-/* ABORT payload: culprit, reporter, result code (podcclResult_t), reason text (NUL-terminated
- * on decode, control bytes replaced). out holds 12 + BP_MAX_WHY bytes. */
-size_t bp_abort_encode(int32_t culprit, int32_t reporter, int32_t rc, const char *why,
-                       uint8_t *out);
+/* ABORT payload: culprit, reporter, result code (podcclResult_t), whether calls follow (0 or
+ * 1), the reporter's and the culprit's calls of a mismatch (podcclInvalidUsage only; zeros when
+ * absent), reason text (NUL-terminated on decode, control bytes replaced). calls: NULL or
+ * {reporter's, culprit's}; out holds BP_ABORT_HEAD + BP_MAX_WHY bytes. The decoder fills calls
+ * and sets *ncalls to 2 when the frame carries them, else 0; it checks every field of a call
+ * (collective, datatype, op and root in range). */
+size_t bp_abort_encode(int32_t culprit, int32_t reporter, int32_t rc, const pc_sig *calls,
+                       const char *why, uint8_t *out);
 int bp_abort_decode(const uint8_t *in, size_t n, int32_t *culprit, int32_t *reporter, int32_t *rc,
-                    char *why, size_t whylen);
+                    pc_sig calls[2], int *ncalls, char *why, size_t whylen);
 
 /* MACs. */
 void bp_mac_a(const uint8_t key[BP_KEY], const uint8_t m1[BP_M1_BYTES],

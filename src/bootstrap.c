@@ -123,8 +123,9 @@ static int ring_prev(const pc_boot *b) {
 
 /* Sends an ABORT frame to both neighbours without waiting (a full socket skips that side). */
 static void abort_out(pc_boot *b, int culprit, int reporter, const char *why) {
-    uint8_t f[BP_FRAME_BYTES + 12 + BP_MAX_WHY];
-    size_t n = bp_abort_encode(culprit, reporter, b->abort_rc, why, f + BP_FRAME_BYTES);
+    uint8_t f[BP_FRAME_BYTES + BP_ABORT_HEAD + BP_MAX_WHY];
+    size_t n = bp_abort_encode(culprit, reporter, b->abort_rc,
+                               b->abort_ncalls ? b->abort_calls : NULL, why, f + BP_FRAME_BYTES);
     bp_frame_encode(BP_FRAME_ABORT, (uint32_t)n, f);
     int fds[2] = {b->next_fd, b->prev_fd};
     for (int i = 0; i < 2; i++)
@@ -132,18 +133,37 @@ static void abort_out(pc_boot *b, int culprit, int reporter, const char *why) {
             (void)!send(fds[i], f, BP_FRAME_BYTES + n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-static void abort_record(pc_boot *b, int culprit, int rc, const char *why) {
+/* calls: NULL, or the reporter's and the culprit's calls of a mismatch. */
+static void abort_record(pc_boot *b, int culprit, int reporter, int rc, const pc_sig *calls,
+                         const char *why) {
     if (b->aborted) return;
     b->aborted = 1;
     b->abort_culprit = culprit;
+    b->abort_reporter = reporter;
     b->abort_rc = rc;
+    b->abort_ncalls = calls ? 2 : 0;
+    if (calls) b->abort_calls[0] = calls[0], b->abort_calls[1] = calls[1];
     snprintf(b->abort_why, sizeof(b->abort_why), "%s", why);
 }
 
 void boot_send_abort_rc(pc_boot *b, int culprit, podcclResult_t rc, const char *why) {
     if (b->aborted || b->nranks < 2) return;
-    abort_record(b, culprit, (int)rc, why);
+    abort_record(b, culprit, b->rank, (int)rc, NULL, why);
     abort_out(b, culprit, b->rank, why);
+}
+
+void boot_send_mismatch(pc_boot *b, int culprit, const pc_sig *mine, const pc_sig *theirs,
+                        const char *why) {
+    if (b->aborted || b->nranks < 2) return;
+    pc_sig calls[2] = {*mine, *theirs};
+    abort_record(b, culprit, b->rank, podcclInvalidUsage, calls, why);
+    abort_out(b, culprit, b->rank, why);
+}
+
+int boot_notice_calls(const pc_boot *b, int *reporter, pc_sig *rep, pc_sig *cul) {
+    if (!b->aborted || b->abort_ncalls != 2) return 0;
+    *reporter = b->abort_reporter, *rep = b->abort_calls[0], *cul = b->abort_calls[1];
+    return 1;
 }
 
 void boot_send_abort(pc_boot *b, int culprit, const char *why) {
@@ -157,21 +177,24 @@ static podcclResult_t abort_error(pc_boot *b) {
 /* fd (the neighbour `who`) is readable and no data is expected from it: an abort notice or the
  * end of the connection. Records the cause, passes it on, returns RemoteError naming it. */
 static podcclResult_t ring_notice(pc_boot *b, int fd, int who) {
-    uint8_t h[BP_FRAME_BYTES], pay[12 + BP_MAX_WHY];
+    uint8_t h[BP_FRAME_BYTES], pay[BP_ABORT_HEAD + BP_MAX_WHY];
     uint32_t type = 0, len = 0;
     char why[BP_MAX_WHY + 1], err[96];
     int32_t culprit = who, reporter = b->rank, rc = podcclRemoteError;
-    int ok = boot_recv_all(fd, h, sizeof(h), pc_now() + 1) == podcclSuccess &&
-             bp_frame_decode(h, sizeof(h), &type, &len, err, sizeof(err)) == 0 &&
-             type == BP_FRAME_ABORT && boot_recv_all(fd, pay, len, pc_now() + 1) == podcclSuccess &&
-             bp_abort_decode(pay, len, &culprit, &reporter, &rc, why, sizeof(why)) == 0;
+    pc_sig calls[2];
+    int ncalls = 0;
+    int ok =
+        boot_recv_all(fd, h, sizeof(h), pc_now() + 1) == podcclSuccess &&
+        bp_frame_decode(h, sizeof(h), &type, &len, err, sizeof(err)) == 0 &&
+        type == BP_FRAME_ABORT && boot_recv_all(fd, pay, len, pc_now() + 1) == podcclSuccess &&
+        bp_abort_decode(pay, len, &culprit, &reporter, &rc, calls, &ncalls, why, sizeof(why)) == 0;
     if (!ok) {
-        culprit = who, reporter = b->rank, rc = podcclRemoteError;
+        culprit = who, reporter = b->rank, rc = podcclRemoteError, ncalls = 0;
         snprintf(why, sizeof(why), "rank %d died (its bootstrap connection to rank %d closed)", who,
                  b->rank);
     }
     if (!b->aborted) {
-        abort_record(b, culprit, rc, why);
+        abort_record(b, culprit, reporter, rc, ncalls ? calls : NULL, why);
         abort_out(b, culprit, reporter, why);
     }
     return abort_error(b);
@@ -205,10 +228,12 @@ static int peek_notice(pc_boot *b, int fd) {
         if (bp_frame_decode(buf + off, (size_t)r - off, &type, &len, err, sizeof(err)) != 0)
             return 0;
         int32_t culprit, reporter, rc;
+        pc_sig calls[2];
+        int ncalls;
         if (type == BP_FRAME_ABORT && off + BP_FRAME_BYTES + len <= (size_t)r &&
-            bp_abort_decode(buf + off + BP_FRAME_BYTES, len, &culprit, &reporter, &rc, why,
-                            sizeof(why)) == 0) {
-            abort_record(b, culprit, rc, why);
+            bp_abort_decode(buf + off + BP_FRAME_BYTES, len, &culprit, &reporter, &rc, calls,
+                            &ncalls, why, sizeof(why)) == 0) {
+            abort_record(b, culprit, reporter, rc, ncalls ? calls : NULL, why);
             abort_out(b, culprit, reporter, why);
             return 1;
         }
@@ -556,12 +581,12 @@ static podcclResult_t ring_connect(pc_boot *b, double deadline) {
                  "rank %d is gone during init (its bootstrap port %s refuses connections: it "
                  "died, or failed and exited)",
                  ring_next(b), boot_addr_str(&b->addrs[ring_next(b)], a, sizeof(a)));
-        abort_record(b, ring_next(b), podcclRemoteError, why);
+        abort_record(b, ring_next(b), b->rank, podcclRemoteError, NULL, why);
     } else if (hello_send(b->next_fd, BP_KIND_RING, b, deadline, &b->addrs[b->rank], o.m1) !=
                podcclSuccess) {
         snprintf(why, sizeof(why), "rank %d died during init (its connection was reset)",
                  ring_next(b));
-        abort_record(b, ring_next(b), podcclRemoteError, why);
+        abort_record(b, ring_next(b), b->rank, podcclRemoteError, NULL, why);
     }
     boot_pend *pend = NULL;
     int npend = 0;
@@ -596,7 +621,7 @@ static void linger_for_prev(pc_boot *b, podcclResult_t res) {
     char cause[BP_MAX_WHY - 32], why[BP_MAX_WHY];
     snprintf(cause, sizeof(cause), "%s", pc_thread_err());
     snprintf(why, sizeof(why), "rank %d gave up init: %s", b->rank, cause);
-    abort_record(b, -1, podcclRemoteError, why);
+    abort_record(b, -1, b->rank, podcclRemoteError, NULL, why);
     ring_out o = {.done = 1};
     boot_pend *pend = NULL;
     int npend = 0;

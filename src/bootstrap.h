@@ -11,6 +11,7 @@
 
 #include "boot_proto.h"
 #include "core.h"
+#include "podccl_net.h"
 
 typedef struct {
     int rank, nranks;
@@ -27,6 +28,9 @@ typedef struct {
     int aborted;        /* an abort notice went out from this rank */
     int abort_culprit;  /* the first abort notice seen or sent */
     int abort_rc;       /* its podcclResult_t */
+    int abort_reporter; /* the rank that sent it first */
+    int abort_ncalls;   /* 2: a mismatch notice with the reporter's and the culprit's calls */
+    pc_sig abort_calls[2];
     char abort_why[256];
 } pc_boot;
 
@@ -53,6 +57,14 @@ int boot_poll_notice(pc_boot *b, int *culprit, int *rc, char *why, size_t len);
 /* As boot_send_abort, with the result code the others report (podcclInvalidUsage for a
  * mismatched call, podcclTimeout for a stuck rank; boot_send_abort: podcclRemoteError). */
 void boot_send_abort_rc(pc_boot *b, int culprit, podcclResult_t rc, const char *why);
+/* As boot_send_abort_rc with podcclInvalidUsage, for a mismatch this rank found: the notice also
+ * carries this rank's call (mine) and the culprit's (theirs), so that a rank that learns of the
+ * mismatch from the ring first can still name both calls. */
+void boot_send_mismatch(pc_boot *b, int culprit, const pc_sig *mine, const pc_sig *theirs,
+                        const char *why);
+/* The abort notice that boot_poll_notice reported: 1 when it carried both calls of a mismatch,
+ * with its reporter and the reporter's (rep) and the culprit's (cul) calls; 0 otherwise. */
+int boot_notice_calls(const pc_boot *b, int *reporter, pc_sig *rep, pc_sig *cul);
 /* Best effort, bounded (tens of ms at most): tells both ring neighbours that this rank gives up
  * init because of culprit (-1 unknown) with why; they pass the notice on around the ring, so
  * every rank learns the first cause without waiting for its timeout. */

@@ -110,6 +110,22 @@ int pc_param_validate(const char *name, const char *value, char *err, size_t len
  * or its long doc would break the table ('|' or a newline). */
 int pc_param_print_env_md(FILE *f);
 
+/* The operations of the API (the coll of pc_args and pc_sig), used to index per-collective
+ * settings and tables. */
+typedef enum {
+    PC_ALLREDUCE,
+    PC_ALLGATHER,
+    PC_REDUCESCATTER,
+    PC_BROADCAST,
+    PC_REDUCE,
+    PC_ALLTOALL,
+    PC_ALLTOALLV,
+    PC_SEND,
+    PC_RECV,
+    PC_BARRIER,
+    PC_NCOLL
+} pc_coll;
+
 /* ---- Types and reductions (reduce.c) -------------------------------------------------------- */
 
 size_t pc_type_size(podcclDataType_t t); /* 0 for an unknown type */

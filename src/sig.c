@@ -124,7 +124,7 @@ static podcclResult_t fail_and_tell(podcclComm_t comm, int reporter, int culprit
                  "datatype, op or root): every rank must call the same collectives in the same "
                  "order",
                  reporter, culprit);
-        boot_send_abort_rc(&comm->boot, culprit, podcclInvalidUsage, why);
+        boot_send_mismatch(&comm->boot, culprit, mine, theirs, why);
     }
     comm->ex->told |= net;
     return podcclInvalidUsage;
@@ -220,10 +220,23 @@ void pc_op_p2p(podcclComm_t comm) {
     g->hash = sig_hash(g, 0);
 }
 
+/* A mismatch notice that came over the bootstrap ring (other hosts): it names both calls, as the
+ * network transport's notice does, whichever of the two arrives first. */
+static podcclResult_t ring_report(podcclComm_t comm) {
+    int culprit, rc, reporter;
+    pc_sig rep, cul;
+    char why[256];
+    if (!comm->tr->net || !boot_poll_notice(&comm->boot, &culprit, &rc, why, sizeof(why)) ||
+        rc != podcclInvalidUsage || !boot_notice_calls(&comm->boot, &reporter, &rep, &cul))
+        return podcclSuccess;
+    return pc_mismatch_notice(comm, reporter, culprit, &rep, &cul);
+}
+
 podcclResult_t pc_sig_idle_check(podcclComm_t comm, const pc_wait *w) {
     /* Not while spinning, and then every 16th idle pass: the peers' lines stay where they are. */
-    if (!comm->tr->shm || (w && (w->polls < (unsigned)comm->ex->spin || (w->polls & 15))))
-        return podcclSuccess;
+    if (w && (w->polls < (unsigned)comm->ex->spin || (w->polls & 15))) return podcclSuccess;
+    PCCHECK(ring_report(comm));
+    if (!comm->tr->shm) return podcclSuccess;
     const pc_sig *me = &comm->ex->cur;
     for (int l = 0; me->seq && l < comm->topo->nlocal; l++) {
         pc_sig t;

@@ -6,8 +6,8 @@
  * Beyond "no crash": every message that decodes must re-encode to bytes that decode to the same
  * fields (and, for fixed-size messages, to the same bytes where the format has no free bits);
  * ranks, counts and address families must be within the bounds the decoders promise; an ABORT
- * reason must come back terminated and printable; a rejected unique id must be
- * podcclInvalidArgument. A broken promise aborts. */
+ * reason must come back terminated and printable, and the calls of a mismatch notice in range; a
+ * rejected unique id must be podcclInvalidArgument. A broken promise aborts. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -80,28 +80,49 @@ static void answer(const uint8_t *d, size_t n) {
           "answer round trip");
 }
 
+static int same_sig(const pc_sig *a, const pc_sig *b) {
+    return a->hash == b->hash && a->seq == b->seq && a->count == b->count && a->coll == b->coll &&
+           a->dtype == b->dtype && a->op == b->op && a->root == b->root;
+}
+
 static void frame(const uint8_t *d, size_t n) {
     uint32_t type, len;
     char err[96];
     if (bp_frame_decode(d, n, &type, &len, err, sizeof(err)) != 0) return;
-    check(type == BP_FRAME_DATA ? len <= (1u << 30) : len >= 12 && len <= 12 + BP_MAX_WHY,
+    check(type == BP_FRAME_DATA ? len <= (1u << 30)
+                                : len >= BP_ABORT_HEAD && len <= BP_ABORT_HEAD + BP_MAX_WHY,
           "frame bounds");
     if (type != BP_FRAME_ABORT || n < BP_FRAME_BYTES + len) return;
     int32_t culprit, reporter, rc;
+    pc_sig calls[2];
+    int ncalls = -1;
     char why[BP_MAX_WHY + 1];
-    if (bp_abort_decode(d + BP_FRAME_BYTES, len, &culprit, &reporter, &rc, why, sizeof(why)) != 0)
+    if (bp_abort_decode(d + BP_FRAME_BYTES, len, &culprit, &reporter, &rc, calls, &ncalls, why,
+                        sizeof(why)) != 0)
         return;
     check(culprit >= -1 && culprit < BP_MAX_RANKS && reporter >= 0, "abort bounds");
+    check(ncalls == 0 || (ncalls == 2 && rc == podcclInvalidUsage), "abort calls count");
+    for (int i = 0; i < ncalls; i++)
+        check(calls[i].coll >= -1 && calls[i].dtype >= 0 && calls[i].dtype < podcclNumTypes &&
+                  calls[i].op >= 0 && calls[i].op < podcclNumOps && calls[i].root >= 0,
+              "abort call bounds");
     size_t w = strnlen(why, sizeof(why));
     check(w < sizeof(why), "abort reason not terminated");
     for (size_t i = 0; i < w; i++) check(why[i] >= 0x20 && why[i] < 0x7f, "abort reason printable");
-    uint8_t out[12 + BP_MAX_WHY];
-    size_t m = bp_abort_encode(culprit, reporter, rc, why, out);
+    uint8_t out[BP_ABORT_HEAD + BP_MAX_WHY];
+    size_t m = bp_abort_encode(culprit, reporter, rc, ncalls ? calls : NULL, why, out);
     int32_t c2, r2, rc2;
+    pc_sig calls2[2];
+    int n2 = -1;
     char why2[BP_MAX_WHY + 1];
-    check(bp_abort_decode(out, m, &c2, &r2, &rc2, why2, sizeof(why2)) == 0 && c2 == culprit &&
-              r2 == reporter && rc2 == rc && strcmp(why, why2) == 0,
+    check(bp_abort_decode(out, m, &c2, &r2, &rc2, calls2, &n2, why2, sizeof(why2)) == 0 &&
+              c2 == culprit && r2 == reporter && rc2 == rc && n2 == ncalls &&
+              strcmp(why, why2) == 0,
           "abort round trip");
+    for (int i = 0; i < ncalls; i++)
+        check(same_sig(&calls[i], &calls2[i]), "abort calls round trip");
+    /* The head has no free bits: it re-encodes to the same bytes. */
+    check(memcmp(out, d + BP_FRAME_BYTES, BP_ABORT_HEAD) == 0, "abort head re-encodes differently");
 }
 
 static void unique_id(const uint8_t *d, size_t n) {
